@@ -1,0 +1,117 @@
+"""Rate limiting with the ``limits`` library: moving windows, in memory or shared through Redis.
+
+With Redis, each check is one atomic Lua script on the server, so several replicas sharing a Redis grant
+exactly the configured budget however their requests interleave.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from limits import RateLimitItem, parse_many
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+from redis.asyncio import ConnectionPool
+
+__all__ = ["Decision", "RateLimiter", "parse_limits"]
+
+
+def parse_limits(spec: str) -> list[RateLimitItem]:
+    """``"10/minute;100/hour"`` → limit items, smallest window first."""
+    return sorted(parse_many(spec), key=lambda item: item.get_expiry())
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The outcome of one check, with what the ``RateLimit-*`` headers report."""
+
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_seconds: int
+    policy: str
+
+    @property
+    def retry_after(self) -> int:
+        return max(1, self.reset_seconds)
+
+    def headers(self) -> dict[str, str]:
+        """IETF draft ``RateLimit-*`` headers, plus ``Retry-After`` when refused."""
+        headers = {
+            "RateLimit-Limit": str(self.limit),
+            "RateLimit-Remaining": str(self.remaining),
+            "RateLimit-Reset": str(self.reset_seconds),
+            "RateLimit-Policy": self.policy,
+        }
+        if not self.allowed:
+            headers["Retry-After"] = str(self.retry_after)
+        return headers
+
+
+def _policy(items: Sequence[RateLimitItem]) -> str:
+    return ", ".join(f"{item.amount};w={item.get_expiry()}" for item in items)
+
+
+class RateLimiter:
+    """Moving-window limits over one storage, which this object owns and closes."""
+
+    def __init__(self, redis_url: str | None = None, *, key_prefix: str = "voxgate") -> None:
+        self._pool: ConnectionPool | None = None
+        self.storage: Storage
+        if redis_url:
+            self._pool = ConnectionPool.from_url(redis_url)
+            self.storage = RedisStorage(
+                "async+" + redis_url,
+                implementation="redispy",
+                key_prefix=key_prefix,
+                connection_pool=self._pool,
+            )
+        else:
+            self.storage = MemoryStorage()
+        self._limiter = MovingWindowRateLimiter(self.storage)
+
+    @property
+    def backend(self) -> str:
+        return "redis" if self._pool is not None else "memory"
+
+    async def _stats(self, item: RateLimitItem, identifiers: tuple[str, ...]) -> tuple[int, int]:
+        stats = await self._limiter.get_window_stats(item, *identifiers)
+        return stats.remaining, max(0, math.ceil(stats.reset_time - time.time()))
+
+    async def hit(self, items: Sequence[RateLimitItem], *identifiers: str) -> Decision:
+        """Count one request against every limit in ``items`` (smallest window first); stop at the first full one."""
+        tightest: Decision | None = None
+        for item in items:
+            allowed = await self._limiter.hit(item, *identifiers)
+            remaining, reset = await self._stats(item, identifiers)
+            decision = Decision(allowed, item.amount, remaining, reset, _policy(items))
+            if not allowed:
+                return decision
+            if tightest is None or remaining < tightest.remaining:
+                tightest = decision
+        assert tightest is not None, "at least one limit is required"
+        return tightest
+
+    async def check(self, items: Sequence[RateLimitItem], *identifiers: str) -> Decision:
+        """Whether one more request would pass, without counting it."""
+        for item in items:
+            if not await self._limiter.test(item, *identifiers):
+                remaining, reset = await self._stats(item, identifiers)
+                return Decision(False, item.amount, remaining, reset, _policy(items))
+        item = items[0]
+        remaining, reset = await self._stats(item, identifiers)
+        return Decision(True, item.amount, remaining, reset, _policy(items))
+
+    async def ping(self) -> bool:
+        return bool(await self.storage.check())
+
+    async def aclose(self) -> None:
+        if self._pool is not None:
+            await self._pool.aclose()
+            self._pool = None
+        elif isinstance(self.storage, MemoryStorage) and self.storage.timer is not None:
+            # The memory storage expires keys with a background task of its own.
+            self.storage.timer.cancel()

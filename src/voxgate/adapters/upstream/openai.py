@@ -1,0 +1,130 @@
+"""OpenAI's Realtime API (or any server speaking it) through the official ``openai`` SDK."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any
+
+import httpx
+import openai
+from openai import AsyncOpenAI
+
+from voxgate.adapters.upstream.base import ClientSecret
+from voxgate.errors import (
+    UpstreamAuthFailed,
+    UpstreamBusy,
+    UpstreamError,
+    UpstreamNotConfigured,
+    UpstreamRejected,
+    UpstreamTimeout,
+    UpstreamUnreachable,
+)
+
+__all__ = ["OpenAIUpstream"]
+
+# Anything shaped like an OpenAI key, in case an upstream message quotes one (OpenAI's 401 does, masked).
+_KEYLIKE = re.compile(r"\b(sk|ek)-[A-Za-z0-9_*\-]{6,}|\bsk_[A-Za-z0-9_*\-]{6,}")
+
+
+class OpenAIUpstream:
+    """Mints client secrets with ``client.realtime.client_secrets.create``; owns its HTTP client."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        api_key: str | None,
+        timeout: float = 10.0,
+        calls_url: str | None = None,
+        http_client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.calls_url = calls_url or f"{self.base_url}/realtime/calls"
+        self.timeout = timeout
+        self._api_key = api_key
+        self._client: AsyncOpenAI | None = None
+        if api_key:
+            self._client = AsyncOpenAI(
+                api_key=api_key,
+                base_url=self.base_url,
+                timeout=httpx.Timeout(timeout),
+                max_retries=0,
+                http_client=http_client,
+            )
+
+    def _require_client(self) -> AsyncOpenAI:
+        if self._client is None:
+            raise UpstreamNotConfigured(
+                "No OpenAI API key is configured: set OPENAI_API_KEY in the environment or in .env."
+            )
+        return self._client
+
+    def _scrub(self, text: str) -> str:
+        if self._api_key:
+            text = text.replace(self._api_key, "[redacted]")
+        return _KEYLIKE.sub("[redacted]", text)
+
+    def _translate(self, exc: Exception) -> UpstreamError:
+        """Map an SDK exception to ours, once, here (httpx's ``map_httpcore_exceptions`` habit)."""
+        if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
+            return UpstreamAuthFailed(
+                f"The upstream rejected voxgate's API key (HTTP {exc.status_code}); "
+                "check OPENAI_API_KEY on the server."
+            )
+        if isinstance(exc, openai.RateLimitError):
+            retry = exc.response.headers.get("retry-after", "")
+            retry_after = int(float(retry)) if retry.replace(".", "", 1).isdigit() else 1
+            return UpstreamBusy(
+                "The upstream is rate limiting voxgate or its quota is used up; try again later.",
+                retry_after=max(1, retry_after),
+            )
+        if isinstance(exc, openai.APITimeoutError | TimeoutError):
+            return UpstreamTimeout(f"The upstream did not answer within {self.timeout:g} s.")
+        if isinstance(exc, openai.APIConnectionError):
+            return UpstreamUnreachable(f"Could not reach the upstream at {self.base_url}.")
+        if isinstance(exc, openai.APIStatusError):
+            body = exc.body if isinstance(exc.body, dict) else {}
+            detail = body.get("error", body) if isinstance(body.get("error", body), dict) else body
+            message = self._scrub(str(detail.get("message") or exc.message))
+            param = detail.get("param") if isinstance(detail.get("param"), str) else None
+            if exc.status_code >= 500:
+                return UpstreamError(f"The upstream failed (HTTP {exc.status_code}): {message}")
+            return UpstreamRejected(f"The upstream refused the request: {message}", param=param)
+        return UpstreamError(f"Unexpected upstream failure: {type(exc).__name__}")
+
+    async def create_client_secret(
+        self, *, session: dict[str, Any], ttl_seconds: int, safety_identifier: str | None = None
+    ) -> ClientSecret:
+        """Mint an ephemeral key. Never waits longer than the configured timeout."""
+        client = self._require_client()
+        headers = {"OpenAI-Safety-Identifier": safety_identifier} if safety_identifier else None
+        try:
+            # The SDK's timeout bounds each network phase; this bounds the whole call.
+            async with asyncio.timeout(self.timeout):
+                result = await client.realtime.client_secrets.create(
+                    expires_after={"anchor": "created_at", "seconds": ttl_seconds},
+                    session=session,  # type: ignore[arg-type]
+                    extra_headers=headers,
+                )
+        except (openai.OpenAIError, TimeoutError) as exc:
+            raise self._translate(exc) from None
+        return ClientSecret(
+            value=result.value,
+            expires_at=result.expires_at,
+            session=result.session.model_dump(mode="json", exclude_unset=True),
+        )
+
+    async def check(self) -> None:
+        """List models with our key: proves the upstream is reachable and accepts the key."""
+        client = self._require_client()
+        try:
+            async with asyncio.timeout(self.timeout):
+                await client.models.with_raw_response.list()
+        except (openai.OpenAIError, TimeoutError) as exc:
+            raise self._translate(exc) from None
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+            self._client = None

@@ -1,0 +1,199 @@
+"""The ``voxgate`` command: serve, and manage users and keys. Settings are built here, once."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any, TypeVar
+
+import click
+
+from voxgate.adapters.sql import AccountStore, Database
+from voxgate.errors import VoxgateError
+from voxgate.settings import Settings
+
+__all__ = ["main"]
+
+T = TypeVar("T")
+BOOTSTRAP_ADMIN = "admin"
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except Exception as exc:  # pydantic's ValidationError lists every bad variable
+        raise click.ClickException(f"invalid configuration: {exc}") from None
+
+
+def _run_with_store(settings: Settings, work: Callable[[AccountStore], Awaitable[T]]) -> T:
+    async def runner() -> T:
+        db = Database(settings.effective_database_url)
+        try:
+            await db.migrate()
+            return await work(AccountStore(db))
+        finally:
+            await db.aclose()
+
+    try:
+        return asyncio.run(runner())
+    except VoxgateError as exc:
+        raise click.ClickException(exc.message) from None
+
+
+def public_base_url(settings: Settings, host: str, port: int) -> str:
+    """The address people reach this server at, for printed links."""
+    if settings.public_url:
+        return settings.public_url.rstrip("/")
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 - comparing, not binding
+    return f"http://{shown}:{port}"
+
+
+async def bootstrap(accounts: AccountStore, settings: Settings, base_url: str) -> str | None:
+    """On an empty database: create the admin user and return a one-time sign-in URL for it."""
+    if await accounts.count_users() > 0:
+        return None
+    await accounts.create_user(BOOTSTRAP_ADMIN, "admin")
+    token = await accounts.create_signin_link(BOOTSTRAP_ADMIN, timedelta(minutes=settings.signin_link_minutes))
+    return f"{base_url}/signin#link={token}"
+
+
+@click.group()
+@click.version_option(package_name="voxgate")
+def main() -> None:
+    """voxgate: a safe gateway for OpenAI Realtime voice assistants."""
+
+
+@main.command()
+@click.option("--host", default=None, help="Address to bind (default: VOXGATE_HOST or 127.0.0.1).")
+@click.option("--port", default=None, type=int, help="Port (default: VOXGATE_PORT or 8000).")
+@click.option("--workers", default=1, show_default=True, type=int, help="Worker processes.")
+def serve(host: str | None, port: int | None, workers: int) -> None:
+    """Serve the gateway and the console."""
+    import uvicorn
+
+    from voxgate.web.app import create_app
+    from voxgate.web.redaction import install_redactor
+
+    settings = _settings()
+    host = host or settings.host
+    port = port if port is not None else settings.port
+    logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    if settings.openai_api_key is not None:
+        install_redactor([settings.openai_api_key.get_secret_value()])
+    base_url = public_base_url(settings, host, port)
+    link = _run_with_store(settings, lambda accounts: bootstrap(accounts, settings, base_url))
+    if link:
+        click.echo(f"voxgate: created the admin user '{BOOTSTRAP_ADMIN}'. Sign in once (the link works one time):")
+        click.echo(f"  {link}")
+    click.echo(f"voxgate: serving on {base_url}", err=True)
+    options: dict[str, Any] = {"host": host, "port": port, "log_level": settings.log_level.lower()}
+    if workers > 1:
+        uvicorn.run("voxgate.web.app:create_app_from_env", factory=True, workers=workers, **options)
+    else:
+        uvicorn.run(create_app(settings), **options)
+
+
+@main.command()
+def migrate() -> None:
+    """Bring the database schema up to date (serve does this by itself)."""
+    _run_with_store(_settings(), lambda accounts: accounts.count_users())
+    click.echo("database is up to date")
+
+
+@main.group()
+def users() -> None:
+    """Add, list and disable users."""
+
+
+@users.command("add")
+@click.argument("name")
+@click.option("--admin", is_flag=True, help="Make the user an administrator.")
+@click.option("--link", is_flag=True, help="Also print a one-time sign-in link.")
+def users_add(name: str, admin: bool, link: bool) -> None:
+    """Add a user."""
+    settings = _settings()
+
+    async def work(accounts: AccountStore) -> str | None:
+        await accounts.create_user(name, "admin" if admin else "user")
+        if link:
+            return await accounts.create_signin_link(name, timedelta(minutes=settings.signin_link_minutes))
+        return None
+
+    token = _run_with_store(settings, work)
+    click.echo(f"added user {name}")
+    if token:
+        click.echo(f"{public_base_url(settings, settings.host, settings.port)}/signin#link={token}")
+
+
+@users.command("list")
+def users_list() -> None:
+    """List users."""
+    for user in _run_with_store(_settings(), lambda accounts: accounts.list_users()):
+        state = "disabled" if user.disabled else "active"
+        click.echo(f"{user.id}\t{user.name}\t{user.role}\t{state}\t{user.created_at:%Y-%m-%d %H:%M}")
+
+
+@users.command("disable")
+@click.argument("name")
+def users_disable(name: str) -> None:
+    """Disable a user: their keys and sessions stop working at once."""
+    _run_with_store(_settings(), lambda accounts: accounts.set_disabled(name, True))
+    click.echo(f"disabled user {name}")
+
+
+@users.command("enable")
+@click.argument("name")
+def users_enable(name: str) -> None:
+    """Enable a disabled user again."""
+    _run_with_store(_settings(), lambda accounts: accounts.set_disabled(name, False))
+    click.echo(f"enabled user {name}")
+
+
+@users.command("link")
+@click.argument("name")
+def users_link(name: str) -> None:
+    """Print a new one-time sign-in link for a user."""
+    settings = _settings()
+    ttl = timedelta(minutes=settings.signin_link_minutes)
+    token = _run_with_store(settings, lambda accounts: accounts.create_signin_link(name, ttl))
+    click.echo(f"{public_base_url(settings, settings.host, settings.port)}/signin#link={token}")
+
+
+@main.group()
+def keys() -> None:
+    """Create, list and revoke API keys."""
+
+
+@keys.command("create")
+@click.argument("user")
+@click.option("--name", "key_name", default="default", show_default=True, help="A label for the key.")
+def keys_create(user: str, key_name: str) -> None:
+    """Create an API key for USER. The key is shown this once and never stored."""
+    info, key = _run_with_store(_settings(), lambda accounts: accounts.create_api_key(user, key_name))
+    click.echo(key)
+    click.echo(f"key id {info.id} for {info.user_name}: store it now, it will not be shown again", err=True)
+
+
+@keys.command("list")
+@click.option("--user", default=None, help="Only this user's keys.")
+def keys_list(user: str | None) -> None:
+    """List API keys (their hints, never the keys)."""
+    for key in _run_with_store(_settings(), lambda accounts: accounts.list_api_keys(user)):
+        state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
+        used = f"{key.last_used_at:%Y-%m-%d %H:%M}" if key.last_used_at else "never"
+        click.echo(f"{key.id}\t{key.user_name}\t{key.name}\t{key.hint}…\t{state}\tlast used {used}")
+
+
+@keys.command("revoke")
+@click.argument("key_id", type=int)
+def keys_revoke(key_id: int) -> None:
+    """Revoke an API key by id."""
+    _run_with_store(_settings(), lambda accounts: accounts.revoke_api_key(key_id))
+    click.echo(f"revoked key {key_id}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

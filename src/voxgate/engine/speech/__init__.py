@@ -1,0 +1,1 @@
+"""Offline speech components behind small interfaces (see :mod:`voxgate.engine.speech.base`)."""

@@ -1,0 +1,138 @@
+"""The one :class:`Settings` object: read from ``VOXGATE_*`` variables and a ``.env`` file at the edge.
+
+Only the composition roots (``voxgate.cli`` and ``voxgate.web``) import this module; everything else is
+handed plain values. import-linter holds that line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+__all__ = ["OPENAI_API_URL", "LimitSettings", "PolicySettings", "Settings"]
+
+OPENAI_API_URL = "https://api.openai.com/v1"
+
+REALTIME_VOICES = ["alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse", "marin", "cedar"]
+
+
+def _split_csv(value: Any) -> Any:
+    """Accept ``a,b,c`` as well as a JSON list for list-valued variables."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            import json
+
+            return json.loads(text)
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return value
+
+
+class PolicySettings(BaseModel):
+    """What every minted session looks like, and which parts of it a client may choose."""
+
+    model: str = "gpt-realtime-2.1"
+    instructions: str = "You are a helpful, friendly voice assistant. Keep your answers short."
+    voice: str = "marin"
+    allowed_voices: list[str] = Field(default_factory=lambda: list(REALTIME_VOICES))
+    output_modalities: list[Literal["audio", "text"]] = Field(default_factory=lambda: ["audio"])
+    turn_detection: dict[str, Any] | None = Field(
+        default_factory=lambda: {
+            "type": "server_vad",
+            "threshold": 0.5,
+            "prefix_padding_ms": 300,
+            "silence_duration_ms": 200,
+            "create_response": True,
+            "interrupt_response": True,
+        }
+    )
+    # None turns input transcription off.
+    transcription_model: str | None = "gpt-4o-mini-transcribe"
+    transcription_language: str | None = None
+    # None: any ISO-639-1 code.
+    allowed_languages: list[str] | None = None
+    # Dotted paths inside the GA session that a client may set when it asks for a token.
+    client_overrides: list[str] = Field(
+        default_factory=lambda: ["audio.output.voice", "audio.input.transcription.language"]
+    )
+    ttl_default: int = 300
+    ttl_max: int = 600
+
+
+class LimitSettings(BaseModel):
+    """Rate limits, in the ``limits`` library's notation (``N/period``, ``;`` between several)."""
+
+    mint_per_user: str = "10/minute;100/hour"
+    auth_failures_per_ip: str = "10/minute"
+
+
+class Settings(BaseSettings):
+    """Everything configurable about a voxgate process."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="VOXGATE_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        env_nested_delimiter="__",
+        extra="ignore",
+    )
+
+    openai_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("OPENAI_API_KEY", "VOXGATE_OPENAI_API_KEY")
+    )
+    upstream_url: str | None = None
+    upstream_timeout: float = 10.0
+    # Where the browser posts its SDP, when it differs from ``{upstream_url}/realtime/calls``.
+    calls_url: str | None = None
+
+    data_dir: Path = Path("data")
+    database_url: str | None = None
+    redis_url: str | None = None
+    # Keys in a shared Redis start with this, so several voxgate deployments can share one server.
+    redis_prefix: str = "voxgate"
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str | None = None
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    trust_proxy_headers: bool = False
+    session_cookie_hours: float = 12.0
+    signin_link_minutes: float = 60.0
+
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwt_jwks_url: str | None = None
+    jwt_algorithms: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["RS256", "ES256"])
+
+    log_level: str = "info"
+
+    policy: PolicySettings = Field(default_factory=PolicySettings)
+    limits: LimitSettings = Field(default_factory=LimitSettings)
+
+    @field_validator("cors_origins", "jwt_algorithms", mode="before")
+    @classmethod
+    def _lists(cls, value: Any) -> Any:
+        return _split_csv(value)
+
+    @property
+    def effective_upstream_url(self) -> str | None:
+        """OpenAI when a key is set and nothing else is configured; otherwise what was configured."""
+        if self.upstream_url:
+            return self.upstream_url.rstrip("/")
+        if self.openai_api_key is not None:
+            return OPENAI_API_URL
+        return None
+
+    @property
+    def effective_database_url(self) -> str:
+        """The configured database, or a SQLite file in the data folder."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'voxgate.db').resolve()}"
+
+    @property
+    def jwt_enabled(self) -> bool:
+        return bool(self.jwt_issuer and self.jwt_jwks_url)

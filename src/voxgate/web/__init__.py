@@ -1,0 +1,1 @@
+"""The web layer: FastAPI app, routes, auth, error rendering, static console. The composition root."""

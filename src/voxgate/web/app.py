@@ -1,0 +1,75 @@
+"""``create_app(settings)``: the FastAPI application and its lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
+from swagger_ui_bundle import swagger_ui_path
+
+import voxgate
+from voxgate.settings import Settings
+from voxgate.web.errors import install_error_handlers
+from voxgate.web.pages import STATIC_DIR
+from voxgate.web.pages import router as pages_router
+from voxgate.web.redaction import install_redactor
+from voxgate.web.routes.account import router as account_router
+from voxgate.web.routes.health import router as health_router
+from voxgate.web.routes.token import router as token_router
+from voxgate.web.security import SecurityHeaders, origin_of
+from voxgate.web.services import calls_url, open_services
+
+__all__ = ["create_app", "create_app_from_env"]
+
+log = logging.getLogger("voxgate")
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The voxgate web app. Services open in the lifespan and close in reverse order."""
+    if settings.openai_api_key is not None:
+        install_redactor([settings.openai_api_key.get_secret_value()])
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            app.state.services = await open_services(settings, stack)
+            yield
+
+    app = FastAPI(
+        title="voxgate",
+        version=voxgate.__version__,
+        summary="A safe gateway for OpenAI Realtime voice assistants.",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    install_error_handlers(app)
+    app.include_router(health_router)
+    app.include_router(account_router)
+    app.include_router(token_router)
+    app.include_router(pages_router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.mount("/docs-assets", StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
+
+    upstream_calls = calls_url(settings)
+    calls_origin = origin_of(upstream_calls) if upstream_calls else None
+    app.add_middleware(SecurityHeaders, connect_origins=[calls_origin] if calls_origin else [])
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=True,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"],
+            expose_headers=["Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"],
+        )
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """Factory for ``uvicorn --factory`` workers: Settings from the environment, built here at the edge."""
+    return create_app(Settings())

@@ -1,0 +1,35 @@
+"""The pages voxgate serves: the console (sign-in for now), and the API docs with local assets only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter
+from fastapi.responses import FileResponse, HTMLResponse
+
+__all__ = ["STATIC_DIR", "router"]
+
+STATIC_DIR = Path(__file__).with_name("static")
+
+router = APIRouter(include_in_schema=False)
+
+_DOCS = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>voxgate API</title>
+<link rel="stylesheet" href="/docs-assets/swagger-ui.css"></head>
+<body><div id="swagger-ui"></div>
+<script src="/docs-assets/swagger-ui-bundle.js"></script>
+<script src="/static/docs.js"></script></body></html>
+"""
+
+
+@router.get("/")
+@router.get("/signin")
+async def console() -> FileResponse:
+    """The browser console. The sign-in link's token travels in the URL fragment, never to the server."""
+    return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/docs")
+async def docs() -> HTMLResponse:
+    """Swagger UI served from the ``swagger-ui-bundle`` package: no CDN, works offline, strict CSP."""
+    return HTMLResponse(_DOCS)

@@ -1,0 +1,92 @@
+"""Browser sign-in with a key or a one-time link, sign-out, and who is signed in."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from voxgate.core import credentials
+from voxgate.core.accounts import User
+from voxgate.errors import AuthenticationFailed, InvalidRequest
+from voxgate.web.auth import (
+    COOKIE_NAME,
+    authenticate,
+    check_origin,
+    ensure_not_locked_out,
+    note_auth_failure,
+    services_of,
+)
+
+router = APIRouter(prefix="/api", tags=["account"])
+
+
+class SignInRequest(BaseModel):
+    """Exactly one of ``key`` (a voxgate API key) or ``link`` (the token from a one-time sign-in link)."""
+
+    model_config = ConfigDict(extra="forbid")
+    key: Annotated[str | None, Field(max_length=200)] = None
+    link: Annotated[str | None, Field(max_length=200)] = None
+
+
+class UserOut(BaseModel):
+    id: int
+    name: str
+    role: Literal["admin", "user"]
+
+
+class MeOut(BaseModel):
+    user: UserOut
+    auth: Literal["cookie", "api_key", "jwt"]
+
+
+def _user_out(user: User) -> UserOut:
+    return UserOut(id=user.id, name=user.name, role=user.role)
+
+
+@router.post("/auth/signin", response_model=MeOut)
+async def sign_in(body: SignInRequest, request: Request, response: Response) -> dict[str, Any]:
+    """Exchange a key or a one-time link for an HttpOnly session cookie."""
+    check_origin(request, required=False)
+    if (body.key is None) == (body.link is None):
+        raise InvalidRequest("Send exactly one of 'key' or 'link'.", param="key")
+    await ensure_not_locked_out(request)
+    services = services_of(request)
+    user: User | None = None
+    if body.key is not None and credentials.looks_like_api_key(body.key):
+        user = await services.accounts.user_for_api_key(body.key)
+    elif body.link is not None and body.link.startswith(credentials.LINK_PREFIX):
+        user = await services.accounts.consume_signin_link(body.link)
+    if user is None:
+        await note_auth_failure(request)
+        what = "key" if body.key is not None else "sign-in link (it may be used or expired)"
+        raise AuthenticationFailed(f"That {what} is not valid.")
+    token = await services.accounts.create_web_session(user.id, services.cookie_ttl)
+    response.set_cookie(
+        COOKIE_NAME,
+        token,
+        max_age=int(services.cookie_ttl.total_seconds()),
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        path="/",
+    )
+    return {"user": _user_out(user), "auth": "cookie"}
+
+
+@router.post("/auth/signout", status_code=204)
+async def sign_out(request: Request, response: Response) -> None:
+    """End the browser session (its cookie stops working everywhere) and clear the cookie."""
+    check_origin(request)
+    token = request.cookies.get(COOKIE_NAME)
+    if token:
+        await services_of(request).accounts.end_web_session(token)
+    response.delete_cookie(COOKIE_NAME, path="/", httponly=True, samesite="strict")
+
+
+@router.get("/me", response_model=MeOut)
+async def me(request: Request) -> dict[str, Any]:
+    """Who is signed in (401 if nobody)."""
+    principal = await authenticate(request)
+    return {"user": _user_out(principal.user), "auth": principal.method}

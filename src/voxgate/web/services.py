@@ -1,0 +1,104 @@
+"""Builds every service from Settings, and closes them in reverse order."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from datetime import timedelta
+
+from limits import RateLimitItem
+
+from voxgate.adapters.identity import JwtVerifier
+from voxgate.adapters.ratelimit import RateLimiter, parse_limits
+from voxgate.adapters.sql import AccountStore, Database
+from voxgate.adapters.upstream import OpenAIUpstream, UnconfiguredUpstream, Upstream
+from voxgate.core.policy import SessionPolicy
+from voxgate.settings import OPENAI_API_URL, Settings
+
+__all__ = ["Services", "build_upstream", "calls_url", "open_services", "policy_from_settings"]
+
+log = logging.getLogger("voxgate")
+
+NO_UPSTREAM = (
+    "No realtime upstream is configured: set OPENAI_API_KEY to use OpenAI, or VOXGATE_UPSTREAM_URL "
+    "(with OPENAI_API_KEY holding that server's key) to use another server that speaks the GA Realtime API."
+)
+
+
+def policy_from_settings(settings: Settings) -> SessionPolicy:
+    """The core's plain policy object from the settings' validated one."""
+    return SessionPolicy(**settings.policy.model_dump())
+
+
+def calls_url(settings: Settings) -> str | None:
+    """Where browsers will POST their SDP, if an upstream is configured."""
+    url = settings.effective_upstream_url
+    return settings.calls_url or (f"{url}/realtime/calls" if url else None)
+
+
+def build_upstream(settings: Settings) -> Upstream:
+    """OpenAI when a key is set, the configured URL when one is set, otherwise a stand-in that explains."""
+    url = settings.effective_upstream_url
+    if url is None:
+        return UnconfiguredUpstream(NO_UPSTREAM)
+    key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
+    if key is None and url == OPENAI_API_URL:
+        log.error("OPENAI_API_KEY is not set: minting will answer 503 until it is.")
+    return OpenAIUpstream(
+        base_url=url, api_key=key, timeout=settings.upstream_timeout, calls_url=calls_url(settings)
+    )
+
+
+@dataclass
+class Services:
+    """Everything the routes use. Built once per app in the lifespan."""
+
+    settings: Settings
+    db: Database
+    accounts: AccountStore
+    limiter: RateLimiter
+    upstream: Upstream
+    policy: SessionPolicy
+    mint_limits: list[RateLimitItem]
+    auth_failure_limits: list[RateLimitItem]
+    jwt: JwtVerifier | None = None
+
+    @property
+    def cookie_ttl(self) -> timedelta:
+        return timedelta(hours=self.settings.session_cookie_hours)
+
+
+async def open_services(settings: Settings, stack: AsyncExitStack) -> Services:
+    """Open every resource, registering each close on ``stack`` (closed in reverse order)."""
+    db = Database(settings.effective_database_url)
+    stack.push_async_callback(db.aclose)
+    await db.migrate()
+    limiter = RateLimiter(settings.redis_url, key_prefix=settings.redis_prefix)
+    stack.push_async_callback(limiter.aclose)
+    upstream = build_upstream(settings)
+    stack.push_async_callback(upstream.aclose)
+    if isinstance(upstream, UnconfiguredUpstream):
+        log.error(NO_UPSTREAM)
+    return Services(
+        settings=settings,
+        db=db,
+        accounts=AccountStore(db),
+        limiter=limiter,
+        upstream=upstream,
+        policy=policy_from_settings(settings),
+        mint_limits=parse_limits(settings.limits.mint_per_user),
+        auth_failure_limits=parse_limits(settings.limits.auth_failures_per_ip),
+        jwt=_jwt_verifier(settings),
+    )
+
+
+def _jwt_verifier(settings: Settings) -> JwtVerifier | None:
+    if not (settings.jwt_issuer and settings.jwt_jwks_url):
+        return None
+    return JwtVerifier(
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        jwks_url=settings.jwt_jwks_url,
+        algorithms=settings.jwt_algorithms,
+    )
