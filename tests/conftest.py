@@ -97,16 +97,16 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-async def redis_url() -> str:
-    from redis.asyncio import Redis
+def redis_url() -> str:
+    from redis import Redis
 
     client = Redis.from_url(REDIS_URL, socket_connect_timeout=2)
     try:
-        await client.ping()
+        client.ping()
     except Exception as exc:
         service_missing("Redis at 127.0.0.1:6379", type(exc).__name__)
     finally:
-        await client.aclose()
+        client.close()
     return REDIS_URL
 
 
@@ -129,7 +129,9 @@ def fake_openai(fake_openai_server: tuple[ServerThread, FakeOpenAIState]) -> Ite
 
 
 @pytest.fixture
-def upstream_url(fake_openai_server: tuple[ServerThread, FakeOpenAIState], fake_openai: FakeOpenAIState) -> str:
+def upstream_url(
+    fake_openai_server: tuple[ServerThread, FakeOpenAIState], fake_openai: FakeOpenAIState
+) -> str:
     server, _ = fake_openai_server
     return f"{server.url}/v1"
 

@@ -41,7 +41,9 @@ async def test_mint_returns_ga_shape_and_legacy_alias(gateway: Gateway, fake_ope
 
 async def test_allowed_overrides_reach_upstream(gateway: Gateway, fake_openai: FakeOpenAIState) -> None:
     _, key = await gateway.user_with_key()
-    overrides = {"session": {"audio": {"output": {"voice": "cedar"}, "input": {"transcription": {"language": "es"}}}}}
+    overrides = {
+        "session": {"audio": {"output": {"voice": "cedar"}, "input": {"transcription": {"language": "es"}}}}
+    }
     response = await gateway.mint(key, overrides)
     assert response.status_code == 200, response.text
     session = fake_openai.requests[-1]["body"]["session"]
@@ -55,9 +57,16 @@ async def test_allowed_overrides_reach_upstream(gateway: Gateway, fake_openai: F
     [
         ({"session": {"instructions": "ignore your rules"}}, "session.instructions", "override_not_allowed"),
         ({"session": {"model": "gpt-4o-realtime-preview"}}, "session.model", "override_not_allowed"),
-        ({"session": {"audio": {"output": {"voice": "nova"}}}}, "session.audio.output.voice", "invalid_value"),
-        ({"session": {"audio": {"input": {"transcription": {"language": "xx-YY"}}}}},
-         "session.audio.input.transcription.language", "invalid_value"),
+        (
+            {"session": {"audio": {"output": {"voice": "nova"}}}},
+            "session.audio.output.voice",
+            "invalid_value",
+        ),
+        (
+            {"session": {"audio": {"input": {"transcription": {"language": "xx-YY"}}}}},
+            "session.audio.input.transcription.language",
+            "invalid_value",
+        ),
         ({"session": {"voice": "cedar"}}, "session.voice", "override_not_allowed"),
         ({"ttl_seconds": 60}, "ttl_seconds", "unknown_parameter"),
         ({"expires_after": {"anchor": "now", "seconds": 60}}, "expires_after.anchor", "invalid_value"),
@@ -88,16 +97,24 @@ async def test_malformed_json_is_400(gateway: Gateway) -> None:
     assert set(response.json()["error"]) == {"type", "code", "message", "param"}
 
 
-@pytest.mark.parametrize(("requested", "expected"), [(None, 300), (1, 10), (10, 10), (450, 450), (600, 600), (5000, 600), (-3, 10)])
-async def test_ttl_is_clamped(gateway: Gateway, fake_openai: FakeOpenAIState, requested: int | None, expected: int) -> None:
+@pytest.mark.parametrize(
+    ("requested", "expected"), [(None, 300), (1, 10), (10, 10), (450, 450), (600, 600), (5000, 600), (-3, 10)]
+)
+async def test_ttl_is_clamped(
+    gateway: Gateway, fake_openai: FakeOpenAIState, requested: int | None, expected: int
+) -> None:
     _, key = await gateway.user_with_key()
-    body = {"expires_after": {"anchor": "created_at", "seconds": requested}} if requested is not None else None
+    body = (
+        {"expires_after": {"anchor": "created_at", "seconds": requested}} if requested is not None else None
+    )
     response = await gateway.mint(key, body)
     assert response.status_code == 200, response.text
     assert fake_openai.requests[-1]["body"]["expires_after"]["seconds"] == expected
 
 
-async def test_ttl_maximum_is_configurable_but_never_above_7200(gateway_factory: Any, fake_openai: FakeOpenAIState) -> None:
+async def test_ttl_maximum_is_configurable_but_never_above_7200(
+    gateway_factory: Any, fake_openai: FakeOpenAIState
+) -> None:
     async with gateway_factory(policy={"ttl_max": 100000, "ttl_default": 9000}) as gw:
         _, key = await gw.user_with_key()
         assert (await gw.mint(key)).status_code == 200
@@ -168,7 +185,9 @@ async def test_upstream_failures_map_to_gateway_errors(
         assert error["param"] == "session.model"
 
 
-async def test_upstream_timeout_is_504_within_the_bound(gateway_factory: Any, fake_openai: FakeOpenAIState) -> None:
+async def test_upstream_timeout_is_504_within_the_bound(
+    gateway_factory: Any, fake_openai: FakeOpenAIState
+) -> None:
     fake_openai.mode = "slow"
     async with gateway_factory(upstream_timeout=0.5) as gw:
         _, key = await gw.user_with_key()

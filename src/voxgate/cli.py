@@ -56,7 +56,9 @@ async def bootstrap(accounts: AccountStore, settings: Settings, base_url: str) -
     if await accounts.count_users() > 0:
         return None
     await accounts.create_user(BOOTSTRAP_ADMIN, "admin")
-    token = await accounts.create_signin_link(BOOTSTRAP_ADMIN, timedelta(minutes=settings.signin_link_minutes))
+    token = await accounts.create_signin_link(
+        BOOTSTRAP_ADMIN, timedelta(minutes=settings.signin_link_minutes)
+    )
     return f"{base_url}/signin#link={token}"
 
 
@@ -86,7 +88,9 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
     base_url = public_base_url(settings, host, port)
     link = _run_with_store(settings, lambda accounts: bootstrap(accounts, settings, base_url))
     if link:
-        click.echo(f"voxgate: created the admin user '{BOOTSTRAP_ADMIN}'. Sign in once (the link works one time):")
+        click.echo(
+            f"voxgate: created the admin user '{BOOTSTRAP_ADMIN}'. Sign in once (the link works one time):"
+        )
         click.echo(f"  {link}")
     click.echo(f"voxgate: serving on {base_url}", err=True)
     options: dict[str, Any] = {"host": host, "port": port, "log_level": settings.log_level.lower()}

@@ -38,7 +38,7 @@ class PolicySettings(BaseModel):
     instructions: str = "You are a helpful, friendly voice assistant. Keep your answers short."
     voice: str = "marin"
     allowed_voices: list[str] = Field(default_factory=lambda: list(REALTIME_VOICES))
-    output_modalities: list[Literal["audio", "text"]] = Field(default_factory=lambda: ["audio"])
+    output_modalities: list[Literal["audio", "text"]] = Field(default_factory=lambda: ["audio"])  # type: ignore[arg-type]
     turn_detection: dict[str, Any] | None = Field(
         default_factory=lambda: {
             "type": "server_vad",

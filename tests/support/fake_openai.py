@@ -37,7 +37,9 @@ class FakeOpenAIState:
         self.requests.clear()
 
 
-def _error(status: int, message: str, error_type: str, code: str | None, param: str | None = None, **headers: str) -> JSONResponse:
+def _error(
+    status: int, message: str, error_type: str, code: str | None, param: str | None = None, **headers: str
+) -> JSONResponse:
     body = {"error": {"message": message, "type": error_type, "param": param, "code": code}}
     return JSONResponse(body, status_code=status, headers=headers or None)
 
@@ -52,7 +54,11 @@ def _check_request(body: Any) -> tuple[int, dict[str, Any]]:
     expires = body.get("expires_after", {"anchor": "created_at", "seconds": 600})
     for key in expires:
         if key not in ("anchor", "seconds"):
-            raise InvalidRequest(f"Unknown parameter: 'expires_after.{key}'.", code="unknown_parameter", param=f"expires_after.{key}")
+            raise InvalidRequest(
+                f"Unknown parameter: 'expires_after.{key}'.",
+                code="unknown_parameter",
+                param=f"expires_after.{key}",
+            )
     if expires.get("anchor", "created_at") != "created_at":
         raise InvalidRequest("Invalid value for 'expires_after.anchor'.", param="expires_after.anchor")
     seconds = expires.get("seconds", 600)
@@ -82,12 +88,25 @@ def create_fake_openai(state: FakeOpenAIState) -> Starlette:
             body = None
         state.requests.append({"headers": dict(request.headers), "body": body})
         if "openai-beta" in request.headers:
-            return _error(400, "The Realtime Beta API is no longer supported.", "invalid_request_error", "beta_api_shape_disabled")
+            return _error(
+                400,
+                "The Realtime Beta API is no longer supported.",
+                "invalid_request_error",
+                "beta_api_shape_disabled",
+            )
         if state.mode == "unauthorized" or key != state.api_key:
             # OpenAI quotes (part of) the key it was sent; this fake quotes all of it, to test scrubbing.
-            return _error(401, f"Incorrect API key provided: {key}.", "invalid_request_error", "invalid_api_key")
+            return _error(
+                401, f"Incorrect API key provided: {key}.", "invalid_request_error", "invalid_api_key"
+            )
         if state.mode == "rate_limited":
-            return _error(429, "Rate limit reached for requests.", "requests", "rate_limit_exceeded", **{"retry-after": "7"})
+            return _error(
+                429,
+                "Rate limit reached for requests.",
+                "requests",
+                "rate_limit_exceeded",
+                **{"retry-after": "7"},
+            )
         if state.mode == "slow":
             await asyncio.sleep(state.slow_seconds)
         if state.mode == "server_error":
@@ -118,12 +137,19 @@ def create_fake_openai(state: FakeOpenAIState) -> Starlette:
             "include": None,
             **session,
         }
-        return JSONResponse({"value": "ek_" + secrets.token_hex(16), "expires_at": now + seconds, "session": echoed})
+        return JSONResponse(
+            {"value": "ek_" + secrets.token_hex(16), "expires_at": now + seconds, "session": echoed}
+        )
 
     async def models(request: Request) -> JSONResponse:
         if request.headers.get("authorization") != f"Bearer {state.api_key}" or state.mode == "unauthorized":
             return _error(401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key")
-        return JSONResponse({"object": "list", "data": [{"id": "gpt-realtime-2.1", "object": "model", "created": 0, "owned_by": "system"}]})
+        return JSONResponse(
+            {
+                "object": "list",
+                "data": [{"id": "gpt-realtime-2.1", "object": "model", "created": 0, "owned_by": "system"}],
+            }
+        )
 
     return Starlette(
         routes=[

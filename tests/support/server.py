@@ -1,4 +1,4 @@
-"""Run an ASGI app in uvicorn on 127.0.0.1 and a free port, in a background thread, for the length of a test."""
+"""Run an ASGI app in uvicorn on 127.0.0.1 at a free port, in a background thread, for one test."""
 
 from __future__ import annotations
 

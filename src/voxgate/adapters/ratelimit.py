@@ -67,7 +67,7 @@ class RateLimiter:
                 "async+" + redis_url,
                 implementation="redispy",
                 key_prefix=key_prefix,
-                connection_pool=self._pool,
+                connection_pool=self._pool,  # type: ignore[arg-type]  # passed through to redis-py
             )
         else:
             self.storage = MemoryStorage()
@@ -82,7 +82,7 @@ class RateLimiter:
         return stats.remaining, max(0, math.ceil(stats.reset_time - time.time()))
 
     async def hit(self, items: Sequence[RateLimitItem], *identifiers: str) -> Decision:
-        """Count one request against every limit in ``items`` (smallest window first); stop at the first full one."""
+        """Count one request against each limit in ``items`` (smallest window first) until one is full."""
         tightest: Decision | None = None
         for item in items:
             allowed = await self._limiter.hit(item, *identifiers)

@@ -88,7 +88,9 @@ class SessionPolicy:
                 "input": {
                     "format": dict(_PCM24K),
                     "transcription": transcription,
-                    "turn_detection": copy.deepcopy(dict(self.turn_detection)) if self.turn_detection else None,
+                    "turn_detection": copy.deepcopy(dict(self.turn_detection))
+                    if self.turn_detection
+                    else None,
                 },
                 "output": {"format": dict(_PCM24K), "voice": self.voice},
             },
@@ -106,16 +108,22 @@ class SessionPolicy:
         if path == "audio.output.voice":
             if value not in self.allowed_voices:
                 allowed = ", ".join(self.allowed_voices)
-                raise InvalidRequest(f"Voice {value!r} is not allowed; choose one of: {allowed}.", param=param)
+                raise InvalidRequest(
+                    f"Voice {value!r} is not allowed; choose one of: {allowed}.", param=param
+                )
         elif path == "audio.input.transcription.language":
             if session["audio"]["input"]["transcription"] is None:
                 raise InvalidRequest("Input transcription is turned off by the server's policy.", param=param)
             if value in (None, "", "auto"):
                 return None
             if not isinstance(value, str) or not _LANGUAGE.match(value):
-                raise InvalidRequest("Language must be an ISO-639-1 code such as 'en' or 'auto'.", param=param)
+                raise InvalidRequest(
+                    "Language must be an ISO-639-1 code such as 'en' or 'auto'.", param=param
+                )
             if self.allowed_languages is not None and value not in self.allowed_languages:
-                raise InvalidRequest(f"Language {value!r} is not allowed by the server's policy.", param=param)
+                raise InvalidRequest(
+                    f"Language {value!r} is not allowed by the server's policy.", param=param
+                )
         return value
 
     def build(self, overrides: Mapping[str, Any] | None) -> dict[str, Any]:

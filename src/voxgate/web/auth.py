@@ -115,9 +115,13 @@ def check_origin(request: Request, *, required: bool = True) -> None:
         origin = _origin_of(request.headers["referer"])
     if origin is None:
         if required:
-            raise PermissionDenied("Cross-site request refused: the Origin header is missing.", code="bad_origin")
+            raise PermissionDenied(
+                "Cross-site request refused: the Origin header is missing.", code="bad_origin"
+            )
         return
     allowed = {_origin_of(str(request.base_url))}
     allowed.update(o.rstrip("/").lower() for o in services_of(request).settings.cors_origins)
     if origin.lower() not in allowed:
-        raise PermissionDenied(f"Cross-site request refused: origin {origin} is not allowed.", code="bad_origin")
+        raise PermissionDenied(
+            f"Cross-site request refused: origin {origin} is not allowed.", code="bad_origin"
+        )

@@ -52,14 +52,24 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     kind = first.get("type", "")
     if kind == "extra_forbidden":
         hint = " Use 'expires_after.seconds' (GA) instead." if param == "ttl_seconds" else ""
-        return error_response(400, "invalid_request_error", "unknown_parameter", f"Unknown parameter: '{param}'.{hint}", param)
+        return error_response(
+            400, "invalid_request_error", "unknown_parameter", f"Unknown parameter: '{param}'.{hint}", param
+        )
     if kind == "missing":
         return error_response(
-            400, "invalid_request_error", "missing_required_parameter", f"Missing required parameter: '{param}'.", param
+            400,
+            "invalid_request_error",
+            "missing_required_parameter",
+            f"Missing required parameter: '{param}'.",
+            param,
         )
     if kind in {"json_invalid", "model_attributes_type", "dict_type"} and param in {None, "0"}:
-        return error_response(400, "invalid_request_error", "invalid_json", "The request body must be a JSON object.")
-    message = f"Invalid value for '{param}': {first.get('msg', 'invalid')}." if param else str(first.get("msg"))
+        return error_response(
+            400, "invalid_request_error", "invalid_json", "The request body must be a JSON object."
+        )
+    message = (
+        f"Invalid value for '{param}': {first.get('msg', 'invalid')}." if param else str(first.get("msg"))
+    )
     return error_response(400, "invalid_request_error", "invalid_value", message, param)
 
 
@@ -68,12 +78,19 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     codes = {404: "not_found", 405: "method_not_allowed", 401: "invalid_api_key", 413: "payload_too_large"}
     error_type = "invalid_request_error" if exc.status_code < 500 else "server_error"
     return error_response(
-        exc.status_code, error_type, codes.get(exc.status_code, "http_error"), str(exc.detail), None, **(exc.headers or {})
+        exc.status_code,
+        error_type,
+        codes.get(exc.status_code, "http_error"),
+        str(exc.detail),
+        None,
+        **(exc.headers or {}),
     )
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.error("unhandled error on %s %s: %s", request.method, request.url.path, type(exc).__name__, exc_info=exc)
+    log.error(
+        "unhandled error on %s %s: %s", request.method, request.url.path, type(exc).__name__, exc_info=exc
+    )
     return error_response(500, "server_error", "internal_error", "Internal server error.")
 
 

@@ -37,7 +37,7 @@ def install_redactor(secrets: Iterable[str]) -> SecretRedactor:
     previous = logging.getLogRecordFactory()
 
     def factory(*args: object, **kwargs: object) -> logging.LogRecord:
-        record = previous(*args, **kwargs)  # type: ignore[arg-type]
+        record = previous(*args, **kwargs)
         redactor.filter(record)
         return record
 

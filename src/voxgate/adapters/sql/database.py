@@ -56,7 +56,7 @@ class Database:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
 
-    async def ping(self, timeout: float = 2.0) -> None:
+    async def ping(self, timeout: float = 2.0) -> None:  # noqa: ASYNC109 - a bound, not a cancel scope API
         """Raise if the database does not answer ``SELECT 1`` in time."""
         async with asyncio.timeout(timeout), self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))

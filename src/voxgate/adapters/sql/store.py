@@ -45,7 +45,9 @@ class AccountStore:
         async with self._engine.connect() as conn:
             return int((await conn.execute(select(func.count()).select_from(users))).scalar_one())
 
-    async def create_user(self, name: str, role: Role = "user", *, external_subject: str | None = None) -> User:
+    async def create_user(
+        self, name: str, role: Role = "user", *, external_subject: str | None = None
+    ) -> User:
         """Add a user; a taken name is an :class:`InvalidRequest`."""
         name = name.strip()
         if not name:
@@ -80,10 +82,17 @@ class AccountStore:
         """Disable (or re-enable) a user; a disabled user's keys and sessions stop working at once."""
         async with self._engine.begin() as conn:
             row = (
-                await conn.execute(
-                    update(users).where(users.c.name == name).values(disabled=disabled).returning(*users.c)
+                (
+                    await conn.execute(
+                        update(users)
+                        .where(users.c.name == name)
+                        .values(disabled=disabled)
+                        .returning(*users.c)
+                    )
                 )
-            ).mappings().first()
+                .mappings()
+                .first()
+            )
             if row is not None and disabled:
                 await conn.execute(sql_delete(web_sessions).where(web_sessions.c.user_id == row["id"]))
         if row is None:
@@ -94,8 +103,10 @@ class AccountStore:
         """The user for an identity-provider subject, created on first sight."""
         async with self._engine.connect() as conn:
             row = (
-                await conn.execute(select(users).where(users.c.external_subject == subject))
-            ).mappings().first()
+                (await conn.execute(select(users).where(users.c.external_subject == subject)))
+                .mappings()
+                .first()
+            )
         if row is not None:
             return _user(row)
         try:
@@ -104,8 +115,10 @@ class AccountStore:
             # Lost a race with another request for the same subject, or the name is taken.
             async with self._engine.connect() as conn:
                 row = (
-                    await conn.execute(select(users).where(users.c.external_subject == subject))
-                ).mappings().first()
+                    (await conn.execute(select(users).where(users.c.external_subject == subject)))
+                    .mappings()
+                    .first()
+                )
             if row is None:
                 return await self.create_user(f"{name}#{subject[-8:]}", "user", external_subject=subject)
             return _user(row)
@@ -121,7 +134,9 @@ class AccountStore:
             key_id = (
                 await conn.execute(
                     insert(api_keys)
-                    .values(user_id=user.id, name=key_name, hint=secret.hint, digest=secret.digest, created_at=now)
+                    .values(
+                        user_id=user.id, name=key_name, hint=secret.hint, digest=secret.digest, created_at=now
+                    )
                     .returning(api_keys.c.id)
                 )
             ).scalar_one()
@@ -136,7 +151,13 @@ class AccountStore:
             rows = (await conn.execute(query)).mappings().all()
         return [
             ApiKeyInfo(
-                r["id"], r["user_name"], r["name"], r["hint"], r["created_at"], r["last_used_at"], r["revoked_at"]
+                r["id"],
+                r["user_name"],
+                r["name"],
+                r["hint"],
+                r["created_at"],
+                r["last_used_at"],
+                r["revoked_at"],
             )
             for r in rows
         ]
@@ -162,7 +183,9 @@ class AccountStore:
             row = (await conn.execute(query)).mappings().first()
             if row is None or row["disabled"]:
                 return None
-            await conn.execute(update(api_keys).where(api_keys.c.id == row["key_id"]).values(last_used_at=_now()))
+            await conn.execute(
+                update(api_keys).where(api_keys.c.id == row["key_id"]).values(last_used_at=_now())
+            )
         return _user(row)
 
     # -- one-time sign-in links -------------------------------------------------------------------
@@ -227,7 +250,9 @@ class AccountStore:
 
     async def end_web_session(self, token: str) -> None:
         async with self._engine.begin() as conn:
-            await conn.execute(sql_delete(web_sessions).where(web_sessions.c.digest == credentials.digest(token)))
+            await conn.execute(
+                sql_delete(web_sessions).where(web_sessions.c.digest == credentials.digest(token))
+            )
 
     # -- audit -----------------------------------------------------------------------------------
 
@@ -250,6 +275,8 @@ class AccountStore:
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).mappings().all()
         return [
-            MintRecord(r["user_id"], r["client_ip"], r["outcome"], r["status"], r["ttl"], r["model"], r["created_at"])
+            MintRecord(
+                r["user_id"], r["client_ip"], r["outcome"], r["status"], r["ttl"], r["model"], r["created_at"]
+            )
             for r in rows
         ]

@@ -6,7 +6,6 @@ import asyncio
 import re
 from typing import Any
 
-import httpx
 import openai
 from openai import AsyncOpenAI
 
@@ -37,7 +36,6 @@ class OpenAIUpstream:
         api_key: str | None,
         timeout: float = 10.0,
         calls_url: str | None = None,
-        http_client: httpx.AsyncClient | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.calls_url = calls_url or f"{self.base_url}/realtime/calls"
@@ -48,9 +46,8 @@ class OpenAIUpstream:
             self._client = AsyncOpenAI(
                 api_key=api_key,
                 base_url=self.base_url,
-                timeout=httpx.Timeout(timeout),
+                timeout=timeout,
                 max_retries=0,
-                http_client=http_client,
             )
 
     def _require_client(self) -> AsyncOpenAI:

@@ -39,9 +39,11 @@ class Transcript:
 
 
 class SpeechRecognizer(Protocol):
-    """Transcribes one whole turn at a time (Whisper pads every call to 30 s, so per-chunk calls are waste)."""
+    """Transcribes one whole turn at a time (Whisper pads every call to 30 s: per-chunk calls waste it)."""
 
-    async def transcribe(self, pcm16: bytes, *, sample_rate: int = 16000, language: str | None = None) -> Transcript:
+    async def transcribe(
+        self, pcm16: bytes, *, sample_rate: int = 16000, language: str | None = None
+    ) -> Transcript:
         """Transcribe ``pcm16`` mono audio."""
         ...
 

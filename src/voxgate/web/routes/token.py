@@ -29,7 +29,8 @@ class TokenRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     session: dict[str, Any] | None = Field(
-        default=None, examples=[{"audio": {"output": {"voice": "cedar"}, "input": {"transcription": {"language": "es"}}}}]
+        default=None,
+        examples=[{"audio": {"output": {"voice": "cedar"}, "input": {"transcription": {"language": "es"}}}}],
     )
     expires_after: ExpiresAfter | None = None
 
@@ -43,11 +44,17 @@ class TokenOut(BaseModel):
     value: str
     expires_at: int
     session: dict[str, Any]
-    calls_url: str = Field(description="Where the browser POSTs its SDP offer with `Authorization: Bearer <value>`.")
+    calls_url: str = Field(
+        description="Where the browser POSTs its SDP offer with `Authorization: Bearer <value>`."
+    )
     client_secret: SecretOut = Field(description="The same secret in the older shape, for older clients.")
 
 
-@router.post("/realtime-token", response_model=TokenOut, responses={429: {}, 401: {}, 400: {}, 502: {}, 503: {}, 504: {}})
+@router.post(
+    "/realtime-token",
+    response_model=TokenOut,
+    responses={429: {}, 401: {}, 400: {}, 502: {}, 503: {}, 504: {}},
+)
 async def realtime_token(
     request: Request, body: Annotated[TokenRequest | None, Body()] = None
 ) -> JSONResponse:
@@ -66,7 +73,8 @@ async def realtime_token(
         request.state.ratelimit_headers = decision.headers()
         if not decision.allowed:
             raise RateLimited(
-                f"Too many tokens requested; try again in {decision.retry_after} s.", retry_after=decision.retry_after
+                f"Too many tokens requested; try again in {decision.retry_after} s.",
+                retry_after=decision.retry_after,
             )
         secret = await services.upstream.create_client_secret(
             session=session, ttl_seconds=ttl, safety_identifier=safety_identifier(user.id)

