@@ -203,3 +203,36 @@ def gateway_factory(make_settings: Callable[..., Settings]) -> Callable[..., Any
 async def gateway(gateway_factory: Callable[..., Any]) -> AsyncIterator[Gateway]:
     async with gateway_factory() as gw:
         yield gw
+
+
+# -- the browser: Debian's chromium driven by pip playwright (never `playwright install`) -----------
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+    "--autoplay-policy=no-user-gesture-required",
+]
+ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+
+
+@pytest.fixture
+def chromium() -> Iterator[Any]:
+    """A headless Chromium browser (skipped outside CI when chromium is not installed, failed in CI)."""
+    if not Path(CHROMIUM).exists():
+        service_missing("chromium at /usr/bin/chromium", "not installed; make test installs it as root")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()

@@ -29,6 +29,12 @@ async def console() -> FileResponse:
     return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
 
 
+@router.get("/favicon.ico")
+async def favicon() -> FileResponse:
+    """Browsers ask for this path whatever the page says."""
+    return FileResponse(STATIC_DIR / "favicon.svg", media_type="image/svg+xml")
+
+
 @router.get("/docs")
 async def docs() -> HTMLResponse:
     """Swagger UI served from the ``swagger-ui-bundle`` package: no CDN, works offline, strict CSP."""
