@@ -109,7 +109,7 @@ def test_serve_first_start_prints_a_one_time_link(
     output = "".join(lines)
     match = re.search(r"(http://127\.0\.0\.1:\d+/signin#link=(vgl_[\w-]+))", output)
     assert match, output
-    assert "No realtime upstream is configured" in output
+    assert "upstream: the embedded local engine" in output
     with httpx.Client(base_url=url, timeout=5) as client:
         assert client.get("/healthz").json() == {"status": "ok"}
         assert client.get("/").status_code == 200
@@ -117,9 +117,12 @@ def test_serve_first_start_prints_a_one_time_link(
         first = client.post("/api/auth/signin", json={"link": match.group(2)}, headers=origin)
         assert first.status_code == 200
         assert first.json()["user"]["name"] == "admin"
+        # With no key and no internet, the gateway mints from its embedded engine, over HTTP.
         token = client.post("/api/realtime-token", headers=origin)
-        assert token.status_code == 503
-        assert "OPENAI_API_KEY" in token.json()["error"]["message"]
+        assert token.status_code == 200, token.text
+        assert token.json()["value"].startswith("ek_")
+        assert token.json()["calls_url"] == f"{url}/engine/v1/realtime/calls"
+        assert client.get("/readyz").json()["checks"]["upstream"] == "ok"
         client.cookies.clear()
         assert (
             client.post("/api/auth/signin", json={"link": match.group(2)}, headers=origin).status_code == 401

@@ -218,7 +218,7 @@ async def test_openai_mode_without_key_is_503_naming_the_variable(gateway_factor
 
 
 async def test_no_upstream_at_all_is_503_saying_what_to_set(gateway_factory: Any) -> None:
-    async with gateway_factory(OPENAI_API_KEY=None, upstream_url=None) as gw:
+    async with gateway_factory(OPENAI_API_KEY=None, upstream_url=None, embed_engine=False) as gw:
         _, key = await gw.user_with_key()
         response = await gw.mint(key)
         ready = await gw.client.get("/readyz")

@@ -82,6 +82,14 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
     settings = _settings()
     host = host or settings.host
     port = port if port is not None else settings.port
+    settings = settings.model_copy(update={"host": host, "port": port})
+    if settings.uses_embedded_engine and workers > 1:
+        # Calls live in the engine's memory: a hangup must reach the process that holds the call.
+        click.echo("voxgate: the embedded engine runs in one process; serving with 1 worker", err=True)
+        click.echo(
+            "  (set OPENAI_API_KEY, or run `voxgate engine` and VOXGATE_UPSTREAM_URL, to use more)", err=True
+        )
+        workers = 1
     logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     if settings.openai_api_key is not None:
         install_redactor([settings.openai_api_key.get_secret_value()])
@@ -92,12 +100,45 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
             f"voxgate: created the admin user '{BOOTSTRAP_ADMIN}'. Sign in once (the link works one time):"
         )
         click.echo(f"  {link}")
-    click.echo(f"voxgate: serving on {base_url}", err=True)
+    upstream = (
+        "the embedded local engine" if settings.uses_embedded_engine else settings.effective_upstream_url
+    )
+    click.echo(f"voxgate: serving on {base_url} (upstream: {upstream or 'none configured'})", err=True)
     options: dict[str, Any] = {"host": host, "port": port, "log_level": settings.log_level.lower()}
     if workers > 1:
         uvicorn.run("voxgate.web.app:create_app_from_env", factory=True, workers=workers, **options)
     else:
         uvicorn.run(create_app(settings), **options)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", default=8100, show_default=True, type=int, help="Port.")
+def engine(host: str, port: int) -> None:
+    """Serve the local realtime engine alone, on OpenAI's paths (/v1/realtime/...)."""
+    import secrets
+
+    import uvicorn
+
+    from voxgate.engine.http import create_engine_app
+    from voxgate.engine.speech.tts import create_synthesizer
+    from voxgate.web.local_engine import build_responder, engine_config
+
+    settings = _settings()
+    logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    keys = list(settings.engine.api_keys)
+    if not keys:
+        keys = ["sk-local-" + secrets.token_urlsafe(24)]
+        click.echo("voxgate engine: VOXGATE_ENGINE__API_KEYS is not set; this run accepts the key:")
+        click.echo(f"  {keys[0]}")
+    config = engine_config(
+        settings.model_copy(update={"engine": settings.engine.model_copy(update={"api_keys": keys})})
+    )
+    app = create_engine_app(
+        config, responder=build_responder(settings), synthesizer=create_synthesizer(settings.engine.tts)
+    )
+    click.echo(f"voxgate engine: serving http://{host}:{port}/v1", err=True)
+    uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower())
 
 
 @main.command()

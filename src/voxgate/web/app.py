@@ -14,6 +14,7 @@ from swagger_ui_bundle import swagger_ui_path
 import voxgate
 from voxgate.settings import Settings
 from voxgate.web.errors import install_error_handlers
+from voxgate.web.local_engine import EMBEDDED_PREFIX, EngineMount, build_engine, internal_key
 from voxgate.web.pages import STATIC_DIR
 from voxgate.web.pages import router as pages_router
 from voxgate.web.redaction import install_redactor
@@ -30,13 +31,22 @@ log = logging.getLogger("voxgate")
 
 def create_app(settings: Settings) -> FastAPI:
     """The voxgate web app. Services open in the lifespan and close in reverse order."""
+    engine_key = internal_key() if settings.uses_embedded_engine else None
+    secrets = [engine_key] if engine_key else []
     if settings.openai_api_key is not None:
-        install_redactor([settings.openai_api_key.get_secret_value()])
+        secrets.append(settings.openai_api_key.get_secret_value())
+    install_redactor(secrets)
+    engine_mount = EngineMount() if engine_key else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            app.state.services = await open_services(settings, stack)
+            if engine_mount is not None:
+                # Built before the gateway's services, so it closes after them.
+                engine = await build_engine(settings, stack, [engine_key] if engine_key else [])
+                engine_mount.attach(engine)
+                app.state.engine = engine
+            app.state.services = await open_services(settings, stack, engine_key)
             yield
 
     app = FastAPI(
@@ -54,6 +64,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(pages_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.mount("/docs-assets", StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
+    if engine_mount is not None:
+        app.mount(EMBEDDED_PREFIX, engine_mount, name="engine")
 
     upstream_calls = calls_url(settings)
     calls_origin = origin_of(upstream_calls) if upstream_calls else None

@@ -15,8 +15,16 @@ from voxgate.adapters.sql import AccountStore, Database
 from voxgate.adapters.upstream import OpenAIUpstream, UnconfiguredUpstream, Upstream
 from voxgate.core.policy import SessionPolicy
 from voxgate.settings import OPENAI_API_URL, Settings
+from voxgate.web.local_engine import EMBEDDED_PREFIX
 
-__all__ = ["Services", "build_upstream", "calls_url", "open_services", "policy_from_settings"]
+__all__ = [
+    "Services",
+    "build_upstream",
+    "calls_url",
+    "embedded_engine_url",
+    "open_services",
+    "policy_from_settings",
+]
 
 log = logging.getLogger("voxgate")
 
@@ -31,14 +39,33 @@ def policy_from_settings(settings: Settings) -> SessionPolicy:
     return SessionPolicy(**settings.policy.model_dump())
 
 
+def embedded_engine_url(settings: Settings) -> str:
+    """The gateway's own address for its embedded engine (always over loopback)."""
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host  # noqa: S104
+    host = f"[{host}]" if ":" in host else host
+    return f"http://{host}:{settings.port}{EMBEDDED_PREFIX}/v1"
+
+
 def calls_url(settings: Settings) -> str | None:
-    """Where browsers will POST their SDP, if an upstream is configured."""
+    """Where browsers POST their SDP (relative to this site for the embedded engine), if anywhere."""
+    if settings.calls_url:
+        return settings.calls_url
+    if settings.uses_embedded_engine:
+        return f"{EMBEDDED_PREFIX}/v1/realtime/calls"
     url = settings.effective_upstream_url
-    return settings.calls_url or (f"{url}/realtime/calls" if url else None)
+    return f"{url}/realtime/calls" if url else None
 
 
-def build_upstream(settings: Settings) -> Upstream:
-    """OpenAI when a key is set, the configured URL when one is set, otherwise a stand-in that explains."""
+def build_upstream(settings: Settings, engine_key: str | None = None) -> Upstream:
+    """OpenAI when a key is set, the configured URL when one is set, the embedded engine when given its
+    key, otherwise a stand-in that explains what to configure."""
+    if settings.uses_embedded_engine and engine_key:
+        return OpenAIUpstream(
+            base_url=embedded_engine_url(settings),
+            api_key=engine_key,
+            timeout=settings.upstream_timeout,
+            calls_url=calls_url(settings),
+        )
     url = settings.effective_upstream_url
     if url is None:
         return UnconfiguredUpstream(NO_UPSTREAM)
@@ -69,14 +96,14 @@ class Services:
         return timedelta(hours=self.settings.session_cookie_hours)
 
 
-async def open_services(settings: Settings, stack: AsyncExitStack) -> Services:
+async def open_services(settings: Settings, stack: AsyncExitStack, engine_key: str | None = None) -> Services:
     """Open every resource, registering each close on ``stack`` (closed in reverse order)."""
     db = Database(settings.effective_database_url)
     stack.push_async_callback(db.aclose)
     await db.migrate()
     limiter = RateLimiter(settings.redis_url, key_prefix=settings.redis_prefix)
     stack.push_async_callback(limiter.aclose)
-    upstream = build_upstream(settings)
+    upstream = build_upstream(settings, engine_key)
     stack.push_async_callback(upstream.aclose)
     if isinstance(upstream, UnconfiguredUpstream):
         log.error(NO_UPSTREAM)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from typing import Annotated, Any, Literal
+from urllib.parse import urljoin
 
 from fastapi import APIRouter, Body, Request
 from fastapi.responses import JSONResponse
@@ -88,7 +89,8 @@ async def realtime_token(
         "value": secret.value,
         "expires_at": secret.expires_at,
         "session": secret.session,
-        "calls_url": services.upstream.calls_url,
+        # The embedded engine's calls URL is relative to this site.
+        "calls_url": urljoin(str(request.base_url), services.upstream.calls_url),
         "client_secret": {"value": secret.value, "expires_at": secret.expires_at},
     }
     return JSONResponse(payload, headers={**decision.headers(), "Cache-Control": "no-store"})

@@ -1,0 +1,158 @@
+"""The engine: the one owner of keys, live calls and live WebSocket sessions, and the session factory.
+
+Whoever builds an :class:`Engine` closes it (``await engine.aclose()`` or ``async with engine``); closing
+hangs up every call and ends every session. :func:`voxgate.engine.http.create_engine_app` builds one
+and closes it in the app's lifespan unless it is handed an engine it does not own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, Literal
+
+from voxgate.engine.config import EngineConfig
+from voxgate.engine.ids import new_id
+from voxgate.engine.keys import Credential, KeyStore
+from voxgate.engine.realtime_session import RealtimeSession
+from voxgate.engine.responder import EchoResponder, Responder
+from voxgate.engine.rtc_call import RtcCall
+from voxgate.engine.seams import AudioPlayback, InputObserverFactory
+from voxgate.engine.session_config import apply_update, default_session, parse_session_request
+from voxgate.engine.speech.base import SpeechSynthesizer
+from voxgate.errors import NotFound
+
+__all__ = ["Engine"]
+
+
+class Engine:
+    """Shared state of one engine process. Components are injected; nothing here reads the environment."""
+
+    def __init__(
+        self,
+        config: EngineConfig,
+        *,
+        responder: Responder | None = None,
+        synthesizer: SpeechSynthesizer | None = None,
+        observer_factory: InputObserverFactory | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.keys = KeyStore(config.api_keys, clock=clock)
+        self.responder: Responder = responder or EchoResponder()
+        self.synthesizer = synthesizer
+        self.observer_factory = observer_factory
+        self._clock = clock
+        self._calls: dict[str, RtcCall] = {}
+        self._sessions: set[RealtimeSession] = set()
+        self._closed = False
+        # Validate the configured defaults once, so a typo fails at startup, not on the first call.
+        if config.default_session:
+            parse_session_request({"type": "realtime", **config.default_session})
+
+    async def __aenter__(self) -> Engine:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    # ---- sessions ----------------------------------------------------------------------------------
+
+    def session_config(
+        self,
+        credential: Credential,
+        *,
+        kind: str | None = None,
+        model: str | None = None,
+        override: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """The starting config of a new session: GA defaults ← engine defaults ← key's session ← override.
+
+        ``kind`` (``realtime``/``transcription``) and ``model`` (e.g. from the URL) win over the layers;
+        otherwise the last layer naming them decides. Layers are parsed session fields (see
+        :func:`~voxgate.engine.session_config.parse_session_request`).
+        """
+        layers = [layer for layer in (credential.session, override or {}) if layer]
+        kind = kind or next((str(lay["type"]) for lay in reversed(layers) if "type" in lay), "realtime")
+        layers = [layer for layer in layers if layer.get("type", kind) == kind]
+        model = model or next((str(lay["model"]) for lay in reversed(layers) if lay.get("model")), None)
+        config = default_session(kind, model or self.config.model)
+        if kind == "realtime" and self.config.default_session:
+            layers.insert(0, parse_session_request({"type": "realtime", **self.config.default_session}))
+        for layer in layers:
+            # The model is settled above; apply_update would refuse a change of it.
+            config = apply_update(config, {**{k: v for k, v in layer.items() if k != "model"}, "type": kind})
+        return config
+
+    def new_session(
+        self,
+        config: dict[str, Any],
+        transport: Literal["websocket", "webrtc"],
+        playback: AudioPlayback | None = None,
+    ) -> RealtimeSession:
+        """A session wired to the engine's responder, synthesizer and input observer."""
+        return RealtimeSession(
+            config=self.config,
+            session=config,
+            transport=transport,
+            responder=self.responder,
+            synthesizer=self.synthesizer,
+            playback=playback,
+            observer_factory=self.observer_factory,
+            clock=self._clock,
+        )
+
+    def track_session(self, session: RealtimeSession) -> None:
+        """Register a WebSocket session so shutdown ends it."""
+        self._sessions.add(session)
+
+    def untrack_session(self, session: RealtimeSession) -> None:
+        """Forget a WebSocket session its handler has closed."""
+        self._sessions.discard(session)
+
+    # ---- calls -------------------------------------------------------------------------------------
+
+    async def create_call(self, offer_sdp: str, session_config: dict[str, Any]) -> tuple[str, str]:
+        """Answer a WebRTC offer; returns ``(call_id, answer_sdp)``. The call is closed again on failure."""
+        call = RtcCall(
+            new_id("rtc", 16),
+            ice_servers=self.config.ice_servers,
+            connect_timeout_s=self.config.call_connect_timeout_s,
+            make_session=lambda playback: self.new_session(session_config, "webrtc", playback),
+            on_closed=self._forget_call,
+        )
+        self._calls[call.id] = call
+        try:
+            answer = await call.answer(offer_sdp)
+        except BaseException:
+            await call.close()
+            raise
+        return call.id, answer
+
+    def _forget_call(self, call: RtcCall) -> None:
+        self._calls.pop(call.id, None)
+
+    def call(self, call_id: str) -> RtcCall:
+        """The live call ``call_id``; raises :class:`NotFound` (404) otherwise."""
+        call = self._calls.get(call_id)
+        if call is None:
+            raise NotFound(f"Call '{call_id}' not found.", code="call_not_found", param="call_id")
+        return call
+
+    async def hangup(self, call_id: str) -> None:
+        """End a call (``POST /v1/realtime/calls/{id}/hangup``)."""
+        await self.call(call_id).close()
+
+    async def aclose(self) -> None:
+        """Hang up every call and end every WebSocket session. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        await asyncio.gather(*(call.close() for call in list(self._calls.values())), return_exceptions=True)
+        for session in list(self._sessions):
+            # The WebSocket handlers see ``ended`` and close their sockets; aclose cancels the rest.
+            await session.aclose()

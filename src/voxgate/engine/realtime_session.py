@@ -1,0 +1,319 @@
+"""One realtime session: the protocol core between a transport and the conversation.
+
+The session is transport-agnostic: a WebSocket handler or a WebRTC data channel feeds it client messages
+(:meth:`RealtimeSession.handle_message`) and registers *sinks* that receive every server event as JSON
+text. A sideband WebSocket (``?call_id=``) is just one more sink on a call's session, so it sees exactly
+what the data channel sees. The session owns its response tasks and its expiry timer and cancels them in
+:meth:`aclose`; the transport owns the session and closes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal
+
+from voxgate.engine.client_events import ClientEvent, ClientEventError, parse_client_event
+from voxgate.engine.config import EngineConfig
+from voxgate.engine.conversation import Conversation
+from voxgate.engine.events import (
+    error_event,
+    item_event,
+    public_item,
+    server_event,
+    session_event,
+    session_expired,
+)
+from voxgate.engine.ids import new_id
+from voxgate.engine.input_buffer import InputAudioBuffer, bytes_per_ms
+from voxgate.engine.output_buffer import OutputAudioBuffer
+from voxgate.engine.responder import Responder
+from voxgate.engine.response import ResponseRun
+from voxgate.engine.response_plan import plan_response
+from voxgate.engine.seams import AudioPlayback, InputObserverFactory
+from voxgate.engine.session_config import apply_update, echo_session, parse_session_request
+from voxgate.engine.speech.base import SpeechSynthesizer
+from voxgate.engine.usage import RateWindow
+from voxgate.errors import InvalidRequest
+
+__all__ = ["RealtimeSession", "Sink"]
+
+log = logging.getLogger(__name__)
+# 2 s of PCM16 24 kHz is 128 KiB of base64: comfortably inside a 256 KiB data channel message.
+MAX_CHANNEL_AUDIO_MS = 2000
+Sink = Callable[[str], Awaitable[None]]
+
+
+class RealtimeSession:
+    """Protocol state of one session; see the module docstring for who owns what."""
+
+    def __init__(
+        self,
+        *,
+        config: EngineConfig,
+        session: dict[str, Any],
+        transport: Literal["websocket", "webrtc"],
+        responder: Responder,
+        synthesizer: SpeechSynthesizer | None = None,
+        playback: AudioPlayback | None = None,
+        observer_factory: InputObserverFactory | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.id = new_id("sess")
+        self.transport = transport
+        self.config = session
+        self.expires_at = int(clock() + config.session_max_duration_s)
+        self.conversation = Conversation()
+        # Set when the session should end (expired or closed); the transport waits on it.
+        self.ended = asyncio.Event()
+        self._max_duration = config.session_max_duration_s
+        self._deadline = time.monotonic() + config.session_max_duration_s
+        self._responder = responder
+        self._synth = synthesizer
+        self._output = OutputAudioBuffer(playback, self.emit) if playback is not None else None
+        self._sinks: list[Sink] = []
+        self._send_lock = asyncio.Lock()
+        self._buffer = InputAudioBuffer(
+            max_append_bytes=config.max_append_bytes, max_bytes=config.max_input_buffer_bytes
+        )
+        self._rates = RateWindow(config.rate_limit_tokens_per_minute)
+        self._runs: dict[str, ResponseRun] = {}
+        self._active: ResponseRun | None = None  # the in-flight response on the default conversation
+        self._voice_locked = False
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._started = False
+        self._closed = False
+        self._observer = observer_factory(self) if observer_factory is not None else None
+
+    # ---- sinks and lifecycle -------------------------------------------------------------------------
+
+    def add_sink(self, sink: Sink) -> None:
+        """Send every later server event to ``sink`` too."""
+        self._sinks.append(sink)
+
+    def remove_sink(self, sink: Sink) -> None:
+        """Stop sending to ``sink`` (no error if it is gone already)."""
+        with contextlib.suppress(ValueError):
+            self._sinks.remove(sink)
+
+    async def emit(self, event: dict[str, Any]) -> None:
+        """Send one server event to every sink, in order; a failing sink is dropped, never fatal."""
+        text = json.dumps(event, separators=(",", ":"), ensure_ascii=False)
+        async with self._send_lock:
+            for sink in list(self._sinks):
+                try:
+                    await sink(text)
+                except Exception:  # a peer gone mid-send: its transport notices and closes
+                    log.debug("dropping a sink of %s", self.id, exc_info=True)
+                    self.remove_sink(sink)
+
+    def echo(self) -> dict[str, Any]:
+        """The full session object as ``session.created``/``updated`` show it."""
+        return echo_session(self.config, session_id=self.id, expires_at=self.expires_at)
+
+    async def start(self) -> None:
+        """Send ``session.created`` (once) and start the maximum-duration timer."""
+        if self._started or self._closed:
+            return
+        self._started = True
+        await self.emit(session_event("session.created", self.echo()))
+        self._spawn(self._expire())
+
+    async def _expire(self) -> None:
+        # Counted from creation (as expires_at is), not from when the transport started the session.
+        await asyncio.sleep(max(0.0, self._deadline - time.monotonic()))
+        await self.emit(session_expired(self._max_duration))
+        self.ended.set()
+
+    def _spawn(self, coro: Awaitable[None]) -> asyncio.Task[None]:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def aclose(self) -> None:
+        """Cancel every task the session owns and release the input observer. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self.ended.set()
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._sinks.clear()
+        if self._observer is not None:
+            await self._observer.aclose()
+
+    # ---- input -------------------------------------------------------------------------------------
+
+    async def handle_message(self, raw: str | bytes) -> None:
+        """Handle one client message; every problem becomes an ``error`` event, never an exception."""
+        try:
+            event = parse_client_event(raw)
+            await self._dispatch(event)
+        except ClientEventError as exc:
+            await self.emit(error_event(exc, exc.event_id))
+
+    def feed_input_audio(self, pcm: bytes) -> None:
+        """Audio from the WebRTC track (24 kHz mono PCM16): into the input buffer and the observer."""
+        if self._closed:
+            return
+        self._buffer.feed(pcm)
+        if self._observer is not None:
+            self._observer.on_audio(pcm)
+
+    async def _dispatch(self, event: ClientEvent) -> None:
+        handler = getattr(self, "_on_" + event.type.replace(".", "_"))
+        try:
+            await handler(event.payload)
+        except InvalidRequest as exc:  # the protocol's rules: reported against the client's event
+            raise ClientEventError(exc, event.event_id) from None
+
+    async def _on_session_update(self, payload: dict[str, Any]) -> None:
+        update = parse_session_request(payload["session"])
+        self.config = apply_update(self.config, update, voice_locked=self._voice_locked)
+        await self.emit(session_event("session.updated", self.echo()))
+
+    def _input_per_ms(self) -> int:
+        # WebRTC audio reaches the buffer as PCM16 24 kHz whatever the configured input format says.
+        if self.transport == "webrtc":
+            return 48
+        return bytes_per_ms(((self.config.get("audio") or {}).get("input") or {}).get("format"))
+
+    async def _on_input_audio_buffer_append(self, payload: dict[str, Any]) -> None:
+        data = self._buffer.append_base64(payload["audio"])
+        if self._observer is not None:
+            self._observer.on_audio(data)
+
+    async def _on_input_audio_buffer_commit(self, payload: dict[str, Any]) -> None:
+        await self.commit_input_audio()
+
+    async def commit_input_audio(self) -> str:
+        """Commit the input buffer as a user audio item (also the turn detector's entry point)."""
+        per_ms = self._input_per_ms()
+        audio = self._buffer.commit(per_ms)
+        item: dict[str, Any] = {
+            "id": new_id("item"),
+            "type": "message",
+            "status": "completed",
+            "role": "user",
+            "content": [{"type": "input_audio", "transcript": None}],
+        }
+        previous = self.conversation.insert(item)
+        self.conversation.set_audio(item["id"], audio, per_ms)
+        await self.emit(
+            server_event("input_audio_buffer.committed", previous_item_id=previous, item_id=item["id"])
+        )
+        await self.emit(item_event("conversation.item.added", item, previous))
+        await self.emit(item_event("conversation.item.done", item, previous))
+        return str(item["id"])
+
+    async def _on_input_audio_buffer_clear(self, payload: dict[str, Any]) -> None:
+        self._buffer.clear()
+        await self.emit(server_event("input_audio_buffer.cleared"))
+
+    # ---- conversation --------------------------------------------------------------------------------
+
+    async def _on_conversation_item_create(self, payload: dict[str, Any]) -> None:
+        item = dict(payload["item"])
+        item.setdefault("id", new_id("item"))
+        previous = self.conversation.insert(
+            item, payload.get("previous_item_id"), audio_bytes_per_ms=self._input_per_ms()
+        )
+        stored = self.conversation.get(item["id"])
+        await self.emit(item_event("conversation.item.added", stored, previous))
+        await self.emit(item_event("conversation.item.done", stored, previous))
+
+    async def _on_conversation_item_retrieve(self, payload: dict[str, Any]) -> None:
+        item = self.conversation.get(payload["item_id"])
+        if self.transport == "webrtc" and self.conversation.audio_ms(item["id"]) > MAX_CHANNEL_AUDIO_MS:
+            # A data channel message is capped (256 KiB in browsers); long audio would not fit, so the
+            # item goes without its audio bytes rather than not at all.
+            item = public_item(item)
+        await self.emit(server_event("conversation.item.retrieved", item=item))
+
+    async def _on_conversation_item_truncate(self, payload: dict[str, Any]) -> None:
+        self.conversation.truncate(payload["item_id"], payload["content_index"], payload["audio_end_ms"])
+        await self.emit(
+            server_event(
+                "conversation.item.truncated",
+                item_id=payload["item_id"],
+                content_index=payload["content_index"],
+                audio_end_ms=payload["audio_end_ms"],
+            )
+        )
+
+    async def _on_conversation_item_delete(self, payload: dict[str, Any]) -> None:
+        self.conversation.delete(payload["item_id"])
+        await self.emit(server_event("conversation.item.deleted", item_id=payload["item_id"]))
+
+    # ---- responses -----------------------------------------------------------------------------------
+
+    async def _on_response_create(self, payload: dict[str, Any]) -> None:
+        await self.create_response(payload.get("response") or {})
+
+    async def create_response(self, options: dict[str, Any] | None = None) -> str:
+        """Start a response (also the turn detector's entry point); returns its id."""
+        plan = plan_response(self.config, options or {}, self.conversation)
+        if plan.conversation is not None and self._active is not None:
+            raise InvalidRequest(
+                f"Conversation already has an active response in progress: {self._active.id}. Wait until "
+                "the response is finished before creating a new response.",
+                code="conversation_already_has_active_response",
+            )
+        # A WebRTC call without an audio track has nowhere to play: speak nothing rather than put audio
+        # deltas on the data channel, which the real server never does.
+        speaks = self._output is not None or self.transport == "websocket"
+        run = ResponseRun(
+            plan,
+            responder=self._responder,
+            emit=self.emit,
+            rate_window=self._rates,
+            synthesizer=self._synth if speaks else None,
+            output=self._output,
+        )
+        self._runs[run.id] = run
+        if plan.conversation is not None:
+            self._active = run
+        self._spawn(self._drive(run))
+        return run.id
+
+    async def _drive(self, run: ResponseRun) -> None:
+        try:
+            await run.run()
+        finally:
+            self._runs.pop(run.id, None)
+            if self._active is run:
+                self._active = None
+        self._voice_locked |= run.produced_audio
+        if run.played_audio and self._output is not None:
+            await self._output.finish(run.id)
+
+    async def _on_response_cancel(self, payload: dict[str, Any]) -> None:
+        self.cancel_response(payload.get("response_id"))
+
+    def cancel_response(self, response_id: str | None = None, reason: str = "client_cancelled") -> None:
+        """Cancel a response in flight (the default one unless ``response_id`` is given)."""
+        run = (
+            self._runs.get(response_id)
+            if response_id
+            else self._active or next(iter(self._runs.values()), None)
+        )
+        if run is None:
+            raise InvalidRequest(
+                "Cancellation failed: no active response found", code="response_cancel_not_active"
+            )
+        run.cancel(reason)
+
+    async def _on_output_audio_buffer_clear(self, payload: dict[str, Any]) -> None:
+        if self._output is None:
+            raise InvalidRequest(
+                "output_audio_buffer.clear is only supported for WebRTC and SIP sessions with audio.",
+                code="invalid_event",
+            )
+        await self._output.clear()

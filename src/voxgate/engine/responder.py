@@ -1,0 +1,121 @@
+"""What writes the assistant's words: a tiny ``Responder`` protocol and the built-in ``EchoResponder``.
+
+A responder turns (conversation items, instructions, tools) into a stream of :class:`TextDelta` and
+:class:`FunctionCall`. The engine turns that stream into the GA event sequence (text or audio), so a
+responder knows nothing about the protocol. Function calls follow the GA flow: the engine emits a
+``function_call`` item; the client answers with a ``function_call_output`` item and ``response.create``,
+and the responder sees both items in the next request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+__all__ = ["EchoResponder", "FunctionCall", "Responder", "ResponderEvent", "ResponderRequest", "TextDelta"]
+
+
+@dataclass(frozen=True, slots=True)
+class ResponderRequest:
+    """Everything one response may depend on; items are GA conversation items (JSON dicts)."""
+
+    items: Sequence[dict[str, Any]]
+    instructions: str = ""
+    tools: Sequence[dict[str, Any]] = ()
+    tool_choice: str | dict[str, Any] = "auto"
+    max_output_tokens: int | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    """A piece of the assistant's reply text (spoken when the response has audio output)."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionCall:
+    """A complete tool call; ``arguments`` is a JSON string. ``call_id`` is generated when empty."""
+
+    name: str
+    arguments: str = "{}"
+    call_id: str = ""
+
+
+ResponderEvent = TextDelta | FunctionCall
+
+
+class Responder(Protocol):
+    """Produces one response. Cancellation arrives as ``CancelledError`` at any ``await``."""
+
+    def respond(self, request: ResponderRequest) -> AsyncIterator[ResponderEvent]:
+        """Stream the response's text deltas and function calls, in output order."""
+        ...
+
+
+def _user_words(item: dict[str, Any]) -> str:
+    texts = []
+    for part in item.get("content") or []:
+        if part.get("type") == "input_text" and part.get("text"):
+            texts.append(part["text"])
+        elif part.get("type") == "input_audio" and part.get("transcript"):
+            texts.append(part["transcript"])
+    return " ".join(" ".join(texts).split())
+
+
+class EchoResponder:
+    """A deterministic test/demo assistant: it repeats what the user said. It is not a language model.
+
+    * last item a ``function_call_output`` → ``The <name> tool returned: <output>.``
+    * user words naming a function tool (or ``tool_choice`` forcing one) → a call of that tool with
+      arguments ``{"text": <words>}``
+    * otherwise → ``You said: "<words>". I am the voxgate echo assistant.`` (or a short prompt to speak
+      when the user's words are unknown, e.g. untranscribed audio)
+
+    Text is streamed word by word so cancellation and streaming paths are exercised.
+    """
+
+    async def respond(self, request: ResponderRequest) -> AsyncIterator[ResponderEvent]:
+        """Stream the echo reply for ``request`` (see the class docstring for the rules)."""
+        items = list(request.items)
+        last = items[-1] if items else {}
+        if last.get("type") == "function_call_output":
+            name = next(
+                (i.get("name", "") for i in items if i.get("call_id") == last.get("call_id")), "function"
+            )
+            reply = f"The {name} tool returned: {last.get('output', '')}."
+        else:
+            user: dict[str, Any] = next((i for i in reversed(items) if i.get("role") == "user"), {})
+            words = _user_words(user)
+            tool = self._chosen_tool(request, words)
+            if tool is not None:
+                yield FunctionCall(name=tool, arguments=json.dumps({"text": words}))
+                return
+            if words:
+                reply = f'You said: "{words}". I am the voxgate echo assistant.'
+            else:
+                reply = "I am listening. Please say something."
+        for index, word in enumerate(reply.split(" ")):
+            # Yield to the loop between words, like a real token stream, so a cancel can land mid-reply.
+            await asyncio.sleep(0)
+            yield TextDelta(word if index == 0 else f" {word}")
+
+    @staticmethod
+    def _chosen_tool(request: ResponderRequest, words: str) -> str | None:
+        choice = request.tool_choice
+        names = [
+            str(t["name"]) for t in request.tools if t.get("type", "function") == "function" and t.get("name")
+        ]
+        if choice == "none" or not names:
+            return None
+        if isinstance(choice, dict) and choice.get("type") == "function":
+            return str(choice.get("name")) if choice.get("name") in names else None
+        lowered = words.lower()
+        mentioned = [name for name in names if name.lower() in lowered]
+        if mentioned:
+            return mentioned[0]
+        return names[0] if choice == "required" else None

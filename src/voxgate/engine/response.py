@@ -1,0 +1,308 @@
+"""One response: a responder's stream turned into the GA event sequence of reference §4.4.
+
+``response.created`` → per output item: ``response.output_item.added`` → ``conversation.item.added`` →
+(message) ``response.content_part.added`` → deltas → ``…done`` events → ``response.output_item.done`` →
+``conversation.item.done``; then ``response.done`` with usage and ``rate_limits.updated``.
+
+Text output uses ``response.output_text.*``. Audio output streams the transcript as
+``response.output_audio_transcript.*`` and speaks each finished sentence with the synthesizer: over
+WebSocket as base64 ``response.output_audio.delta``; over WebRTC into the call's playback queue, framed by
+``output_audio_buffer.started`` (the session emits ``stopped`` once playback drains).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from voxgate.engine.conversation import PCM16_24K_BYTES_PER_MS, Conversation
+from voxgate.engine.events import item_event, public_item, rate_limits_updated, server_event
+from voxgate.engine.ids import new_id
+from voxgate.engine.output_buffer import OutputAudioBuffer
+from voxgate.engine.responder import FunctionCall, Responder, ResponderRequest, TextDelta
+from voxgate.engine.speech.base import SpeechSynthesizer
+from voxgate.engine.usage import RateWindow, count_text_tokens, usage
+from voxgate.errors import VoxgateError
+
+__all__ = ["ResponsePlan", "ResponseRun"]
+
+log = logging.getLogger(__name__)
+
+Emit = Callable[[dict[str, Any]], Awaitable[None]]
+_SENTENCE_END = re.compile(r"[.!?…;:](?:\s|$)")
+_DELTA_BYTES = 200 * PCM16_24K_BYTES_PER_MS  # audio deltas of at most 200 ms
+
+
+@dataclass
+class ResponsePlan:
+    """Everything resolved from the session config and the ``response.create`` options."""
+
+    request: ResponderRequest
+    conversation: Conversation | None  # None: out-of-band (``conversation: "none"``)
+    modality: Literal["text", "audio"]
+    input_tokens: list[tuple[int, int]]
+    max_output_tokens: int | Literal["inf"] = "inf"
+    output_format: dict[str, Any] = field(default_factory=lambda: {"type": "audio/pcm", "rate": 24000})
+    voice: str | dict[str, Any] = "alloy"
+    speed: float = 1.0
+    metadata: dict[str, Any] | None = None
+    id: str = field(default_factory=lambda: new_id("resp"))
+
+
+@dataclass
+class _Item:
+    item: dict[str, Any]
+    index: int
+    text: str = ""
+    pending: str = ""  # transcript not yet spoken
+    audio: bytearray = field(default_factory=bytearray)
+
+
+class ResponseRun:
+    """Runs one response; :meth:`cancel` ends it with ``status: "cancelled"``."""
+
+    def __init__(
+        self,
+        plan: ResponsePlan,
+        *,
+        responder: Responder,
+        emit: Emit,
+        rate_window: RateWindow,
+        synthesizer: SpeechSynthesizer | None = None,
+        output: OutputAudioBuffer | None = None,
+    ) -> None:
+        self.plan = plan
+        self.id = plan.id
+        self._responder = responder
+        self._emit = emit
+        self._rates = rate_window
+        self._synth = synthesizer
+        self._buffer = output
+        self._cancel = asyncio.Event()
+        self._cancel_reason = "client_cancelled"
+        self._output: list[dict[str, Any]] = []
+        self._open: _Item | None = None
+        self._out_text = ""
+        self._out_audio_ms = 0
+        self._over_budget = False
+        self.played_audio = False  # True once audio went to the playback queue
+
+    @property
+    def produced_audio(self) -> bool:
+        """True once any assistant audio was synthesized (the session's voice is then fixed)."""
+        return self._out_audio_ms > 0
+
+    def cancel(self, reason: str = "client_cancelled") -> None:
+        """Stop producing; the run closes its open item and sends ``response.done`` (cancelled)."""
+        self._cancel_reason = reason
+        self._cancel.set()
+
+    def _response(
+        self, status: str, details: dict[str, Any] | None, used: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        conv = self.plan.conversation
+        return {
+            "object": "realtime.response",
+            "id": self.id,
+            "status": status,
+            "status_details": details,
+            "output": [public_item(i) for i in self._output],
+            "conversation_id": conv.id if conv is not None else None,
+            "output_modalities": [self.plan.modality],
+            "max_output_tokens": self.plan.max_output_tokens,
+            "audio": {"output": {"format": self.plan.output_format, "voice": self.plan.voice}},
+            "usage": used,
+            "metadata": self.plan.metadata,
+        }
+
+    async def run(self) -> None:
+        """Emit the whole sequence. Session shutdown cancels this task and no closing events are sent."""
+        await self._emit(server_event("response.created", response=self._response("in_progress", None, None)))
+        produce = asyncio.create_task(self._produce())
+        cancelled = asyncio.create_task(self._cancel.wait())
+        try:
+            await asyncio.wait({produce, cancelled}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (produce, cancelled):
+                if not task.done():
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+        status: str = "completed"
+        details: dict[str, Any] | None = None
+        if produce.cancelled():
+            status, details = "cancelled", {"type": "cancelled", "reason": self._cancel_reason}
+        elif (error := produce.exception()) is not None:
+            status, details = "failed", {"type": "failed", "error": _failure(error)}
+        elif self._over_budget:
+            status, details = "incomplete", {"type": "incomplete", "reason": "max_output_tokens"}
+        await self._close_item("completed" if status == "completed" else "incomplete")
+        used = usage(
+            instructions=self.plan.request.instructions,
+            inputs=self.plan.input_tokens,
+            output_text=self._out_text,
+            output_audio_ms=self._out_audio_ms,
+        )
+        await self._emit(server_event("response.done", response=self._response(status, details, used)))
+        remaining, reset = self._rates.spend(used["total_tokens"])
+        await self._emit(rate_limits_updated(self._rates.limit, remaining, reset))
+
+    async def _produce(self) -> None:
+        budget = self.plan.max_output_tokens
+        async for event in self._responder.respond(self.plan.request):
+            if isinstance(event, TextDelta):
+                if self._open is None or self._open.item["type"] != "message":
+                    await self._close_item("completed")
+                    await self._open_message()
+                await self._text(event.text)
+            elif isinstance(event, FunctionCall):
+                await self._close_item("completed")
+                await self._function_call(event)
+            spent = count_text_tokens(self._out_text) + self._out_audio_ms // 50
+            if budget != "inf" and spent >= budget:
+                self._over_budget = True
+                break
+        await self._close_item("completed")
+
+    def _ids(self, entry: _Item) -> dict[str, Any]:
+        return {"response_id": self.id, "item_id": entry.item["id"], "output_index": entry.index}
+
+    async def _add_item(self, item: dict[str, Any]) -> _Item:
+        entry = _Item(item=item, index=len(self._output))
+        self._output.append(item)
+        self._open = entry
+        await self._emit(
+            server_event(
+                "response.output_item.added", response_id=self.id, output_index=entry.index, item=dict(item)
+            )
+        )
+        conv = self.plan.conversation
+        if conv is not None:
+            previous = conv.insert(item)
+            await self._emit(item_event("conversation.item.added", item, previous))
+        return entry
+
+    async def _open_message(self) -> None:
+        item = {
+            "id": new_id("item"),
+            "type": "message",
+            "status": "in_progress",
+            "role": "assistant",
+            "content": [],
+        }
+        entry = await self._add_item(item)
+        part = (
+            {"type": "text", "text": ""}
+            if self.plan.modality == "text"
+            else {"type": "audio", "transcript": ""}
+        )
+        await self._emit(
+            server_event("response.content_part.added", **self._ids(entry), content_index=0, part=part)
+        )
+
+    async def _text(self, text: str) -> None:
+        entry = self._open
+        assert entry is not None
+        entry.text += text
+        self._out_text += text
+        ids = {**self._ids(entry), "content_index": 0}
+        if self.plan.modality == "text":
+            await self._emit(server_event("response.output_text.delta", **ids, delta=text))
+            return
+        await self._emit(server_event("response.output_audio_transcript.delta", **ids, delta=text))
+        entry.pending += text
+        # Speak each sentence as soon as it is complete, so audio starts before the reply is finished.
+        ends = [match.end() for match in _SENTENCE_END.finditer(entry.pending)]
+        if ends:
+            sentence, entry.pending = entry.pending[: ends[-1]], entry.pending[ends[-1] :]
+            await self._speak(entry, sentence)
+
+    async def _speak(self, entry: _Item, text: str) -> None:
+        if self._synth is None or not text.strip():
+            return
+        voice = self.plan.voice if isinstance(self.plan.voice, str) else str(self.plan.voice.get("id"))
+        async for chunk in self._synth.synthesize(text.strip(), voice=voice, speed=self.plan.speed):
+            entry.audio += chunk
+            self._out_audio_ms = len(entry.audio) // PCM16_24K_BYTES_PER_MS
+            if self._buffer is not None:
+                self.played_audio = True
+                await self._buffer.play(self.id, chunk)
+                continue
+            for start in range(0, len(chunk), _DELTA_BYTES):
+                delta = base64.b64encode(chunk[start : start + _DELTA_BYTES]).decode("ascii")
+                await self._emit(
+                    server_event(
+                        "response.output_audio.delta", **self._ids(entry), content_index=0, delta=delta
+                    )
+                )
+
+    async def _function_call(self, call: FunctionCall) -> None:
+        call_id = call.call_id or new_id("call")
+        item = {
+            "id": new_id("item"),
+            "type": "function_call",
+            "status": "in_progress",
+            "name": call.name,
+            "call_id": call_id,
+            "arguments": "",
+        }
+        entry = await self._add_item(item)
+        ids = {**self._ids(entry), "call_id": call_id}
+        await self._emit(server_event("response.function_call_arguments.delta", **ids, delta=call.arguments))
+        await self._emit(
+            server_event(
+                "response.function_call_arguments.done", **ids, name=call.name, arguments=call.arguments
+            )
+        )
+        item["arguments"] = call.arguments
+        self._out_text += call.name + call.arguments
+
+    async def _close_item(self, status: str) -> None:
+        """Finish the open item (if any): its done events, in the order of reference §4.4."""
+        entry, self._open = self._open, None
+        if entry is None:
+            return
+        item = entry.item
+        if item["type"] == "message":
+            ids = {**self._ids(entry), "content_index": 0}
+            if self.plan.modality == "text":
+                await self._emit(server_event("response.output_text.done", **ids, text=entry.text))
+                part = {"type": "text", "text": entry.text}
+                item["content"] = [{"type": "output_text", "text": entry.text}]
+            else:
+                if status == "completed" and entry.pending:
+                    await self._speak(entry, entry.pending)
+                await self._emit(server_event("response.output_audio.done", **ids))
+                await self._emit(
+                    server_event("response.output_audio_transcript.done", **ids, transcript=entry.text)
+                )
+                part = {"type": "audio", "transcript": entry.text}
+                item["content"] = [{"type": "output_audio", "transcript": entry.text}]
+            await self._emit(server_event("response.content_part.done", **ids, part=part))
+        item["status"] = status
+        await self._emit(
+            server_event(
+                "response.output_item.done", response_id=self.id, output_index=entry.index, item=dict(item)
+            )
+        )
+        conv = self.plan.conversation
+        # The client may have deleted the item meanwhile; then there is nothing left to finish.
+        if conv is not None and item["id"] in conv:
+            conv.replace(item)
+            if entry.audio:
+                conv.set_audio(item["id"], bytes(entry.audio))
+            await self._emit(item_event("conversation.item.done", item, conv.previous_id(item["id"])))
+
+
+def _failure(error: BaseException) -> dict[str, Any]:
+    """``status_details.error`` of a failed response: our errors as they are, anything else as a bug."""
+    if isinstance(error, VoxgateError):
+        return {"type": error.error_type, "code": error.code, "message": error.message}
+    log.error("responder failed", exc_info=error)
+    return {"type": "server_error", "code": "responder_error", "message": "The response failed."}

@@ -1,0 +1,192 @@
+"""One WebRTC call: the peer connection, the ``oai-events`` data channel, the audio tracks and the session.
+
+The call owns all of them and every task it starts; :meth:`RtcCall.close` (hangup, peer loss, session
+expiry, a peer that never connects, engine shutdown) tears them down once, in reverse order of creation.
+Events travel as plain JSON text on the data channel (reference §2.1); audio goes over the RTP track.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from aiortc import (
+    RTCConfiguration,
+    RTCDataChannel,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCRtpSender,
+    RTCSessionDescription,
+)
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from av import AudioFrame, AudioResampler
+
+from voxgate.engine.config import IceServer
+from voxgate.engine.playback import PlaybackTrack
+from voxgate.engine.realtime_session import RealtimeSession
+from voxgate.engine.seams import AudioPlayback
+from voxgate.errors import InvalidRequest
+
+__all__ = ["EVENTS_CHANNEL", "RtcCall"]
+
+log = logging.getLogger(__name__)
+EVENTS_CHANNEL = "oai-events"
+# The codecs OpenAI answers with (reference §2.1): Opus 48 kHz first, then G.711.
+_CODECS = ("audio/opus", "audio/pcmu", "audio/pcma")
+
+SessionFactory = Callable[[AudioPlayback | None], RealtimeSession]
+
+
+class RtcCall:
+    """A call answered by the engine; build it, :meth:`answer` the offer, later :meth:`close` it."""
+
+    def __init__(
+        self,
+        call_id: str,
+        *,
+        ice_servers: tuple[IceServer, ...],
+        connect_timeout_s: float,
+        make_session: SessionFactory,
+        on_closed: Callable[[RtcCall], None],
+    ) -> None:
+        self.id = call_id
+        self.session: RealtimeSession | None = None
+        self.closed = asyncio.Event()
+        servers = [
+            RTCIceServer(urls=s.urls, username=s.username, credential=s.credential) for s in ice_servers
+        ]
+        # Always explicit: left empty, aiortc would reach for a public STUN server.
+        self._pc = RTCPeerConnection(RTCConfiguration(iceServers=servers))
+        self._make_session = make_session
+        self._on_closed = on_closed
+        self._connect_timeout = connect_timeout_s
+        self._track: PlaybackTrack | None = None
+        self._channel: RTCDataChannel | None = None
+        self._inbox: asyncio.Queue[str | bytes] = asyncio.Queue()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._close_task: asyncio.Task[None] | None = None
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def answer(self, offer_sdp: str) -> str:
+        """Apply the SDP offer and return the answer (ICE candidates included, no trickle).
+
+        Raises :class:`InvalidRequest` for an offer that cannot be used; the caller then closes the call.
+        """
+        if not offer_sdp.lstrip().startswith("v=0") or "\nm=" not in offer_sdp:
+            raise InvalidRequest(
+                "Invalid SDP offer: expected an SDP with at least one media section.", param="sdp"
+            )
+        pc = self._pc
+        pc.on("datachannel", self._on_datachannel)
+        pc.on("track", self._on_track)
+        pc.on("connectionstatechange", self._on_state)
+        if "\nm=audio" in offer_sdp:
+            # Codecs are negotiated inside setRemoteDescription, so the transceiver and its preferences
+            # must exist before it; aiortc then matches the offered audio section to this transceiver.
+            self._track = PlaybackTrack()
+            transceiver = pc.addTransceiver(self._track, direction="sendrecv")
+            codecs = RTCRtpSender.getCapabilities("audio").codecs
+            transceiver.setCodecPreferences([c for m in _CODECS for c in codecs if c.mimeType.lower() == m])
+        try:
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+        except Exception as exc:  # aiortc's SDP parser raises many kinds; all mean the offer is bad
+            raise InvalidRequest(f"Invalid SDP offer: {exc or type(exc).__name__}.", param="sdp") from None
+        self.session = self._make_session(self._track)
+        self._spawn(self._end_with_session(self.session))
+        self._spawn(self._watch_connect())
+        await pc.setLocalDescription(await pc.createAnswer())
+        return str(pc.localDescription.sdp)
+
+    # ---- peer events -------------------------------------------------------------------------------
+
+    def _on_datachannel(self, channel: RTCDataChannel) -> None:
+        if channel.label != EVENTS_CHANNEL or self._channel is not None:
+            return
+        self._channel = channel
+        channel.on("message", self._inbox.put_nowait)
+        channel.on("close", self._request_close)
+        self._spawn(self._serve_channel(channel))
+
+    async def _serve_channel(self, channel: RTCDataChannel) -> None:
+        session = self.session
+        assert session is not None
+
+        async def send(text: str) -> None:
+            if channel.readyState != "open":
+                return
+            try:
+                channel.send(text)
+            except ValueError:  # larger than the peer's max message size: skip it, keep the channel
+                log.warning(
+                    "call %s: dropped a %d-byte event too large for the data channel", self.id, len(text)
+                )
+
+        session.add_sink(send)
+        await session.start()
+        while True:
+            # One message at a time, in arrival order, as the protocol requires.
+            await session.handle_message(await self._inbox.get())
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        if track.kind == "audio":
+            self._spawn(self._read_audio(track))
+
+    async def _read_audio(self, track: MediaStreamTrack) -> None:
+        """Deliver the caller's audio to the session as 24 kHz mono PCM16 (the VAD/ASR seam)."""
+        # aiortc decodes to 48 kHz stereo whatever the mic was; the protocol's rate is 24 kHz mono.
+        resampler = AudioResampler(format="s16", layout="mono", rate=24000)
+        with contextlib.suppress(MediaStreamError):
+            while True:
+                frame = await track.recv()
+                if not isinstance(frame, AudioFrame):
+                    continue
+                for out in resampler.resample(frame):
+                    if self.session is not None:
+                        self.session.feed_input_audio(bytes(out.planes[0])[: out.samples * 2])
+
+    def _on_state(self) -> None:
+        if self._pc.connectionState in ("failed", "closed"):
+            self._request_close()
+
+    async def _end_with_session(self, session: RealtimeSession) -> None:
+        await session.ended.wait()  # e.g. the maximum session duration was reached
+        self._request_close()
+
+    async def _watch_connect(self) -> None:
+        await asyncio.sleep(self._connect_timeout)
+        if self._pc.connectionState != "connected":
+            log.info("call %s: peer did not connect within %ss", self.id, self._connect_timeout)
+            self._request_close()
+
+    # ---- teardown ----------------------------------------------------------------------------------
+
+    def _request_close(self) -> None:
+        """Start closing without waiting (for callbacks that cannot await)."""
+        if self._close_task is None:
+            self._close_task = asyncio.ensure_future(self._close())
+
+    async def close(self) -> None:
+        """Hang up: stop the session, the tracks and the peer connection. Idempotent, safe to race."""
+        self._request_close()
+        assert self._close_task is not None
+        await asyncio.shield(self._close_task)
+
+    async def _close(self) -> None:
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self.session is not None:
+            await self.session.aclose()
+        if self._track is not None:
+            self._track.stop()
+        await self._pc.close()
+        self.closed.set()
+        self._on_closed(self)

@@ -1,0 +1,56 @@
+"""The seams where speech plugs into the protocol core, as small protocols.
+
+* Output audio (the TTS seam): a session speaking over WebRTC hands 24 kHz PCM16 to an
+  :class:`AudioPlayback` (the call's outgoing track, :class:`voxgate.engine.playback.PlaybackTrack`).
+  Over WebSocket the same audio becomes ``response.output_audio.delta`` events instead.
+* Input audio (the VAD/ASR seam): every chunk of user audio, whether from the WebRTC track (resampled to
+  24 kHz mono PCM16) or from ``input_audio_buffer.append``, is added to the session's input buffer and
+  passed to the session's :class:`InputAudioObserver`, built per session by an
+  :data:`InputObserverFactory` given to the engine. A turn detector drives the session through its
+  public methods (``commit_input_audio``, ``create_response``…) and emits events with ``emit``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from voxgate.engine.realtime_session import RealtimeSession
+
+__all__ = ["AudioPlayback", "InputAudioObserver", "InputObserverFactory"]
+
+
+class AudioPlayback(Protocol):
+    """Where a WebRTC session's spoken audio goes: a queue drained in real time by the outgoing track."""
+
+    def enqueue(self, pcm16_24k: bytes) -> None:
+        """Queue mono 24 kHz PCM16 for playback after what is already queued."""
+        ...
+
+    def clear(self) -> bool:
+        """Drop everything not yet played; True if something was dropped."""
+        ...
+
+    def is_idle(self) -> bool:
+        """True when nothing is queued."""
+        ...
+
+    async def wait_idle(self) -> None:
+        """Return once everything queued so far has been played."""
+        ...
+
+
+class InputAudioObserver(Protocol):
+    """Sees every chunk of user audio of one session (the VAD/ASR stage attaches here)."""
+
+    def on_audio(self, pcm: bytes) -> None:
+        """Called synchronously for each chunk, in the session's input format (PCM16 24 kHz by default)."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release what the observer owns; called once when the session closes."""
+        ...
+
+
+InputObserverFactory = Callable[["RealtimeSession"], InputAudioObserver]

@@ -1,0 +1,109 @@
+"""The local engine, built from Settings: for ``voxgate engine`` and for embedding in ``voxgate serve``.
+
+Embedded, the engine is mounted under ``/engine`` and the gateway uses it as its upstream over HTTP,
+exactly as it would use OpenAI: the same client-secret call, the same calls URL, the same errors. The
+gateway authenticates to it with a random standard key made per process, never shown anywhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from contextlib import AsyncExitStack
+
+from starlette.applications import Starlette
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from voxgate.engine.chat_responder import ChatCompletionsResponder
+from voxgate.engine.config import EngineConfig, IceServer
+from voxgate.engine.engine import Engine
+from voxgate.engine.http import create_engine_app
+from voxgate.engine.responder import EchoResponder, Responder
+from voxgate.engine.speech.tts import create_synthesizer
+from voxgate.settings import Settings
+
+__all__ = [
+    "EMBEDDED_PREFIX",
+    "EngineMount",
+    "build_engine",
+    "build_responder",
+    "engine_config",
+    "internal_key",
+]
+
+log = logging.getLogger("voxgate.engine")
+
+EMBEDDED_PREFIX = "/engine"
+
+
+def internal_key() -> str:
+    """A fresh standard key for the gateway's own calls to its embedded engine."""
+    return "sk-voxgate-internal-" + secrets.token_urlsafe(24)
+
+
+def engine_config(settings: Settings, extra_keys: list[str] | None = None) -> EngineConfig:
+    """The engine's plain config from Settings."""
+    engine = settings.engine
+    return EngineConfig(
+        api_keys=frozenset([*engine.api_keys, *(extra_keys or [])]),
+        model=engine.model,
+        ice_servers=tuple(IceServer(**server) for server in engine.ice_servers),
+        session_max_duration_s=engine.session_max_seconds,
+    )
+
+
+def build_responder(settings: Settings) -> Responder:
+    """The configured responder: the echo assistant, or a Chat Completions server."""
+    engine = settings.engine
+    if engine.responder == "chat":
+        if not engine.chat_base_url:
+            raise ValueError("VOXGATE_ENGINE__RESPONDER=chat needs VOXGATE_ENGINE__CHAT_BASE_URL")
+        key = engine.chat_api_key.get_secret_value() if engine.chat_api_key else None
+        return ChatCompletionsResponder(engine.chat_base_url, engine.chat_model, key)
+    return EchoResponder()
+
+
+async def build_engine(
+    settings: Settings, stack: AsyncExitStack, extra_keys: list[str] | None = None
+) -> Engine:
+    """An engine with its speech stack loaded (off the event loop), closed by ``stack``."""
+    responder = build_responder(settings)
+    if isinstance(responder, ChatCompletionsResponder):
+        stack.push_async_callback(responder.aclose)
+    synthesizer = await asyncio.to_thread(create_synthesizer, settings.engine.tts)
+    engine = Engine(engine_config(settings, extra_keys), responder=responder, synthesizer=synthesizer)
+    stack.push_async_callback(engine.aclose)
+    log.info(
+        "local engine ready (responder %s, voice %s)", settings.engine.responder, type(synthesizer).__name__
+    )
+    return engine
+
+
+class EngineMount:
+    """An ASGI app standing in for the engine's app until the lifespan has built the engine."""
+
+    def __init__(self) -> None:
+        self.app: ASGIApp | None = None
+
+    def attach(self, engine: Engine) -> Starlette:
+        app = create_engine_app(engine.config, engine=engine)
+        self.app = app
+        return app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.app is None:
+            if scope["type"] == "http":
+                from starlette.responses import JSONResponse
+
+                body = {
+                    "error": {
+                        "type": "server_error",
+                        "code": "engine_starting",
+                        "message": "The local engine is starting.",
+                        "param": None,
+                    }
+                }
+                await JSONResponse(body, status_code=503)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
