@@ -19,6 +19,7 @@ __all__ = ["main"]
 
 T = TypeVar("T")
 BOOTSTRAP_ADMIN = "admin"
+WS_MAX_SIZE = 32 * 1024 * 1024
 
 
 def _settings() -> Settings:
@@ -104,7 +105,13 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
         "the embedded local engine" if settings.uses_embedded_engine else settings.effective_upstream_url
     )
     click.echo(f"voxgate: serving on {base_url} (upstream: {upstream or 'none configured'})", err=True)
-    options: dict[str, Any] = {"host": host, "port": port, "log_level": settings.log_level.lower()}
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_level": settings.log_level.lower(),
+        # The embedded engine's WebSocket takes appends of up to 15 MiB of audio (~20 MiB as base64).
+        "ws_max_size": WS_MAX_SIZE,
+    }
     if workers > 1:
         uvicorn.run("voxgate.web.app:create_app_from_env", factory=True, workers=workers, **options)
     else:

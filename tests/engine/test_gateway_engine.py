@@ -25,7 +25,7 @@ USER_TEXT = {"type": "message", "role": "user", "content": [{"type": "input_text
 
 
 async def call_with(token: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """Dial ``calls_url`` with the minted key like a browser; run one text turn; return call id and session."""
+    """Dial ``calls_url`` with the minted key as a browser does; one text turn; return call id and session."""
     rtc = RtcClient()
     try:
         async with httpx.AsyncClient(timeout=10) as http:
