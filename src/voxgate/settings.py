@@ -67,6 +67,7 @@ class LimitSettings(BaseModel):
 
     mint_per_user: str = "10/minute;100/hour"
     auth_failures_per_ip: str = "10/minute"
+    client_reports_per_user: str = "120/minute"
 
 
 class EngineSettings(BaseModel):

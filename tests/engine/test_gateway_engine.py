@@ -101,3 +101,40 @@ async def test_embedded_engine_serves_the_call(make_settings: Callable[..., Sett
                 break
             await asyncio.sleep(0.1)
         assert call_id not in engine._calls
+
+
+async def test_console_reports_its_call_and_the_gateway_hangs_it_up(
+    gateway_factory: Any, make_server: Callable[..., Any]
+) -> None:
+    engine: EngineServer = await make_server()
+    async with gateway_factory(upstream_url=engine.base_url, OPENAI_API_KEY=API_KEY) as gw:
+        _, key = await gw.user_with_key()
+        _, other_key = await gw.user_with_key()
+        token = (await gw.mint(key)).json()
+        rtc = RtcClient()
+        try:
+            async with httpx.AsyncClient(timeout=10) as http:
+                answer = await http.post(
+                    token["calls_url"],
+                    content=await rtc.offer(),
+                    headers={"Authorization": f"Bearer {token['value']}", "Content-Type": "application/sdp"},
+                )
+            call_id = answer.headers["location"].split("/")[-1]
+            await rtc.connect(answer.text)
+            await rtc.events.expect("session.created")
+            report = {"event": "connect", "outcome": "ok", "call_id": call_id, "steps": {"total_ms": 50.0}}
+            auth = {"Authorization": f"Bearer {key}"}
+            assert (await gw.client.post("/api/client-metrics", json=report, headers=auth)).status_code == 204
+            # Someone else cannot end it.
+            other = await gw.client.post(
+                f"/api/calls/{call_id}/hangup", headers={"Authorization": f"Bearer {other_key}"}
+            )
+            assert other.status_code == 404
+            assert call_id in engine.engine._calls
+            ended = await gw.client.post(f"/api/calls/{call_id}/hangup", headers=auth)
+            assert ended.status_code == 204
+            assert call_id not in engine.engine._calls
+            again = await gw.client.post(f"/api/calls/{call_id}/hangup", headers=auth)
+            assert again.status_code == 404
+        finally:
+            await rtc.close()

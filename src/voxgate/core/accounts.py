@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-__all__ = ["ApiKeyInfo", "MintRecord", "Role", "User"]
+__all__ = ["ApiKeyInfo", "ClientReport", "MintRecord", "Role", "User"]
 
 Role = Literal["admin", "user"]
 
@@ -49,4 +49,18 @@ class MintRecord:
     status: int
     ttl: int | None
     model: str | None
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ClientReport:
+    """What a browser console reports about one connect attempt (or the end of a call)."""
+
+    user_id: int
+    event: str  # "connect", "reconnect", "renew", "end"
+    outcome: str  # "ok", or what failed
+    error_code: str | None
+    call_id: str | None
+    attempt: int
+    steps: dict[str, float]
     created_at: datetime | None = None

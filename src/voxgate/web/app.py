@@ -19,6 +19,7 @@ from voxgate.web.pages import STATIC_DIR
 from voxgate.web.pages import router as pages_router
 from voxgate.web.redaction import install_redactor
 from voxgate.web.routes.account import router as account_router
+from voxgate.web.routes.calls import router as calls_router
 from voxgate.web.routes.health import router as health_router
 from voxgate.web.routes.token import router as token_router
 from voxgate.web.security import SecurityHeaders, origin_of
@@ -61,6 +62,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(health_router)
     app.include_router(account_router)
     app.include_router(token_router)
+    app.include_router(calls_router)
     app.include_router(pages_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.mount("/docs-assets", StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")

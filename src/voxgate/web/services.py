@@ -89,6 +89,7 @@ class Services:
     policy: SessionPolicy
     mint_limits: list[RateLimitItem]
     auth_failure_limits: list[RateLimitItem]
+    report_limits: list[RateLimitItem]
     jwt: JwtVerifier | None = None
 
     @property
@@ -116,6 +117,7 @@ async def open_services(settings: Settings, stack: AsyncExitStack, engine_key: s
         policy=policy_from_settings(settings),
         mint_limits=parse_limits(settings.limits.mint_per_user),
         auth_failure_limits=parse_limits(settings.limits.auth_failures_per_ip),
+        report_limits=parse_limits(settings.limits.client_reports_per_user),
         jwt=_jwt_verifier(settings),
     )
 

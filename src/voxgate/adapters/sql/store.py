@@ -11,9 +11,16 @@ from sqlalchemy import delete as sql_delete
 from sqlalchemy.exc import IntegrityError
 
 from voxgate.adapters.sql.database import Database
-from voxgate.adapters.sql.tables import api_keys, mint_audit, signin_links, users, web_sessions
+from voxgate.adapters.sql.tables import (
+    api_keys,
+    client_reports,
+    mint_audit,
+    signin_links,
+    users,
+    web_sessions,
+)
 from voxgate.core import credentials
-from voxgate.core.accounts import ApiKeyInfo, MintRecord, Role, User
+from voxgate.core.accounts import ApiKeyInfo, ClientReport, MintRecord, Role, User
 from voxgate.errors import InvalidRequest, NotFound
 
 __all__ = ["AccountStore"]
@@ -280,3 +287,46 @@ class AccountStore:
             )
             for r in rows
         ]
+
+    # -- browser reports -------------------------------------------------------------------------
+
+    async def record_client_report(self, report: ClientReport) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                insert(client_reports).values(
+                    created_at=report.created_at or _now(),
+                    user_id=report.user_id,
+                    event=report.event,
+                    outcome=report.outcome,
+                    error_code=report.error_code,
+                    call_id=report.call_id,
+                    attempt=report.attempt,
+                    steps=report.steps,
+                )
+            )
+
+    async def list_client_reports(self, limit: int = 100) -> Sequence[ClientReport]:
+        query = select(client_reports).order_by(client_reports.c.id.desc()).limit(limit)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [
+            ClientReport(
+                r["user_id"],
+                r["event"],
+                r["outcome"],
+                r["error_code"],
+                r["call_id"],
+                r["attempt"],
+                r["steps"],
+                r["created_at"],
+            )
+            for r in rows
+        ]
+
+    async def user_reported_call(self, user_id: int, call_id: str) -> bool:
+        """True if ``user_id`` reported holding ``call_id`` (so may ask the gateway to hang it up)."""
+        query = select(client_reports.c.id).where(
+            client_reports.c.user_id == user_id, client_reports.c.call_id == call_id
+        )
+        async with self._engine.connect() as conn:
+            return (await conn.execute(query.limit(1))).first() is not None

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     Boolean,
     Column,
     DateTime,
@@ -19,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Dialect
 
-__all__ = ["api_keys", "metadata", "mint_audit", "signin_links", "users", "web_sessions"]
+__all__ = ["api_keys", "client_reports", "metadata", "mint_audit", "signin_links", "users", "web_sessions"]
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -106,4 +107,22 @@ mint_audit = Table(
     Column("ttl", Integer, nullable=True),
     Column("model", String(100), nullable=True),
     Index("ix_mint_audit_created_at", "created_at"),
+)
+
+client_reports = Table(
+    "client_reports",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("event", String(32), nullable=False),
+    Column("outcome", String(32), nullable=False),
+    Column("error_code", String(64), nullable=True),
+    # The upstream call the browser holds: lets the gateway hang up only calls the user reported.
+    Column("call_id", String(100), nullable=True),
+    Column("attempt", Integer, nullable=False),
+    # Step timings in milliseconds, e.g. {"token_ms": 3.1, "mic_ms": 40.2, ...}.
+    Column("steps", JSON, nullable=False),
+    Index("ix_client_reports_call_id", "call_id"),
+    Index("ix_client_reports_created_at", "created_at"),
 )

@@ -31,6 +31,10 @@ class Upstream(Protocol):
         """Mint an ephemeral key for ``session``, valid for ``ttl_seconds`` (10–7200)."""
         ...
 
+    async def hangup(self, call_id: str) -> None:
+        """End a WebRTC call (``POST /realtime/calls/{call_id}/hangup``) with the server's key."""
+        ...
+
     async def check(self) -> None:
         """Raise an :class:`~voxgate.errors.UpstreamError` unless the upstream answers with our key."""
         ...
@@ -51,6 +55,9 @@ class UnconfiguredUpstream:
     async def create_client_secret(
         self, *, session: dict[str, Any], ttl_seconds: int, safety_identifier: str | None = None
     ) -> ClientSecret:
+        raise UpstreamNotConfigured(self.message)
+
+    async def hangup(self, call_id: str) -> None:
         raise UpstreamNotConfigured(self.message)
 
     async def check(self) -> None:

@@ -11,6 +11,7 @@ from openai import AsyncOpenAI
 
 from voxgate.adapters.upstream.base import ClientSecret
 from voxgate.errors import (
+    NotFound,
     UpstreamAuthFailed,
     UpstreamBusy,
     UpstreamError,
@@ -111,6 +112,17 @@ class OpenAIUpstream:
             expires_at=result.expires_at,
             session=result.session.model_dump(mode="json", exclude_unset=True),
         )
+
+    async def hangup(self, call_id: str) -> None:
+        """End a call; an unknown call is :class:`~voxgate.errors.NotFound`."""
+        client = self._require_client()
+        try:
+            async with asyncio.timeout(self.timeout):
+                await client.realtime.calls.hangup(call_id)
+        except openai.NotFoundError:
+            raise NotFound(f"Call '{call_id}' is not live.", code="call_not_found", param="call_id") from None
+        except (openai.OpenAIError, TimeoutError) as exc:
+            raise self._translate(exc) from None
 
     async def check(self) -> None:
         """List models with our key: proves the upstream is reachable and accepts the key."""

@@ -1,0 +1,79 @@
+"""POST /api/client-metrics: the console's connect reports, validated and stored per user."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.conftest import Gateway
+
+REPORT = {
+    "event": "connect",
+    "outcome": "ok",
+    "call_id": "rtc_0123abcd",
+    "attempt": 0,
+    "steps": {"token_ms": 1.5, "mic_ms": 40.0, "sdp_ms": 20.0, "session_updated_ms": 180.0},
+}
+
+
+async def test_reports_are_stored_for_the_user(gateway: Gateway) -> None:
+    user, key = await gateway.user_with_key()
+    response = await gateway.client.post(
+        "/api/client-metrics", json=REPORT, headers={"Authorization": f"Bearer {key}"}
+    )
+    assert response.status_code == 204
+    (stored,) = await gateway.services.accounts.list_client_reports()
+    assert (stored.user_id, stored.event, stored.call_id, stored.steps) == (
+        user.id,
+        "connect",
+        "rtc_0123abcd",
+        REPORT["steps"],
+    )
+    assert await gateway.services.accounts.user_reported_call(user.id, "rtc_0123abcd")
+    assert not await gateway.services.accounts.user_reported_call(user.id + 1, "rtc_0123abcd")
+
+
+@pytest.mark.parametrize(
+    ("change", "param"),
+    [
+        ({"event": "party"}, "event"),
+        ({"call_id": "../../admin"}, "call_id"),
+        ({"steps": {"token_ms": -1}}, "steps.token_ms"),
+        ({"steps": {"Bad Name": 1}}, "steps.Bad Name.[key]"),
+        ({"outcome": "x" * 40}, "outcome"),
+        ({"surprise": 1}, "surprise"),
+    ],
+)
+async def test_bad_reports_are_400(gateway: Gateway, change: dict[str, Any], param: str) -> None:
+    _, key = await gateway.user_with_key()
+    response = await gateway.client.post(
+        "/api/client-metrics", json={**REPORT, **change}, headers={"Authorization": f"Bearer {key}"}
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["param"] == param
+    assert await gateway.services.accounts.list_client_reports() == []
+
+
+async def test_reports_need_a_user(gateway: Gateway) -> None:
+    assert (await gateway.client.post("/api/client-metrics", json=REPORT)).status_code == 401
+
+
+async def test_reports_are_rate_limited(gateway_factory: Any) -> None:
+    async with gateway_factory(limits={"client_reports_per_user": "2/minute"}) as gw:
+        _, key = await gw.user_with_key()
+        auth = {"Authorization": f"Bearer {key}"}
+        statuses = [
+            (await gw.client.post("/api/client-metrics", json=REPORT, headers=auth)).status_code
+            for _ in range(3)
+        ]
+    assert statuses == [204, 204, 429]
+
+
+async def test_hangup_of_a_call_the_user_never_reported_is_404(gateway: Gateway) -> None:
+    _, key = await gateway.user_with_key()
+    response = await gateway.client.post(
+        "/api/calls/rtc_nothing/hangup", headers={"Authorization": f"Bearer {key}"}
+    )
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "call_not_found"
