@@ -24,21 +24,26 @@ from voxgate.web.app import create_app
 USER_TEXT = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hello gateway"}]}
 
 
+async def dial(rtc: RtcClient, token: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """Post the offer to ``calls_url`` with the minted key, as a browser does; return call id and session."""
+    async with httpx.AsyncClient(timeout=10) as http:
+        response = await http.post(
+            token["calls_url"],
+            content=await rtc.offer(),
+            headers={"Authorization": f"Bearer {token['value']}", "Content-Type": "application/sdp"},
+        )
+    assert response.status_code == 201, response.text
+    call_id = response.headers["location"].split("/")[-1]
+    assert call_id.startswith("rtc_")
+    await rtc.connect(response.text)
+    return call_id, (await rtc.events.expect("session.created"))["session"]
+
+
 async def call_with(token: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """Dial ``calls_url`` with the minted key as a browser does; one text turn; return call id and session."""
+    """Dial with the minted key; run one text turn; return call id and session."""
     rtc = RtcClient()
     try:
-        async with httpx.AsyncClient(timeout=10) as http:
-            response = await http.post(
-                token["calls_url"],
-                content=await rtc.offer(),
-                headers={"Authorization": f"Bearer {token['value']}", "Content-Type": "application/sdp"},
-            )
-        assert response.status_code == 201, response.text
-        call_id = response.headers["location"].split("/")[-1]
-        assert call_id.startswith("rtc_")
-        await rtc.connect(response.text)
-        session = (await rtc.events.expect("session.created"))["session"]
+        call_id, session = await dial(rtc, token)
         rtc.send({"type": "conversation.item.create", "item": USER_TEXT})
         rtc.send({"type": "response.create", "response": {"output_modalities": ["text"]}})
         done = (await rtc.events.until("response.done"))[-1]
@@ -113,15 +118,7 @@ async def test_console_reports_its_call_and_the_gateway_hangs_it_up(
         token = (await gw.mint(key)).json()
         rtc = RtcClient()
         try:
-            async with httpx.AsyncClient(timeout=10) as http:
-                answer = await http.post(
-                    token["calls_url"],
-                    content=await rtc.offer(),
-                    headers={"Authorization": f"Bearer {token['value']}", "Content-Type": "application/sdp"},
-                )
-            call_id = answer.headers["location"].split("/")[-1]
-            await rtc.connect(answer.text)
-            await rtc.events.expect("session.created")
+            call_id, _ = await dial(rtc, token)
             report = {"event": "connect", "outcome": "ok", "call_id": call_id, "steps": {"total_ms": 50.0}}
             auth = {"Authorization": f"Bearer {key}"}
             assert (await gw.client.post("/api/client-metrics", json=report, headers=auth)).status_code == 204
