@@ -2,8 +2,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-# Debian packages the test suite drives: a real browser and real speech.
-SYSTEM_PACKAGES := chromium espeak-ng sox
+# Debian packages the test suite drives: a real browser (with CJK fonts for its screenshots) and real speech.
+SYSTEM_PACKAGES := chromium espeak-ng sox fonts-wqy-zenhei
 
 .PHONY: run test lint typecheck imports pytest system-deps bench clean
 

@@ -1,4 +1,6 @@
-"""The sign-in page in a real Chromium: one-time link, key, wrong key, a token, sign-out."""
+"""The sign-in page in a real Chromium: one-time link, key, wrong key, a prefetched token, sign-out.
+
+(The console's calls are tested against the local engine in tests/console.)"""
 
 from __future__ import annotations
 
@@ -55,7 +57,7 @@ def test_sign_in_flows_in_chromium(chromium: Any, served_gateway: dict[str, Any]
 
     # A wrong key shows an error a person can act on.
     page.fill("#key", "vg_" + "x" * 43)
-    page.click("button[type=submit]")
+    page.click("#signin-form button[type=submit]")
     page.locator("#error").get_by_text("That key is not valid.").wait_for()
     page.screenshot(path=str(ARTIFACTS / "signin-bad-key.png"))
 
@@ -63,8 +65,8 @@ def test_sign_in_flows_in_chromium(chromium: Any, served_gateway: dict[str, Any]
     page.goto(served_gateway["link"])
     page.locator("#who").get_by_text("admin").wait_for()
     assert "#link" not in page.url
-    page.click("#token-button")
-    page.locator("#token-output").get_by_text("Token for gpt-realtime-2.1").wait_for()
+    # Signed in, the console fetches a realtime token ahead of the first click.
+    page.locator("#token-info").get_by_text("Token ready for gpt-realtime-2.1").wait_for()
     page.screenshot(path=str(ARTIFACTS / "signin-token.png"))
     cookies = page.context.cookies()
     (session,) = [c for c in cookies if c["name"] == "voxgate_session"]
@@ -80,7 +82,7 @@ def test_sign_in_flows_in_chromium(chromium: Any, served_gateway: dict[str, Any]
 
     # A key signs in too.
     page.fill("#key", served_gateway["key"])
-    page.click("button[type=submit]")
+    page.click("#signin-form button[type=submit]")
     page.locator("#who").get_by_text("bea").wait_for()
     # Only the deliberately failed sign-ins were logged as errors (the browser logs failed fetches).
     assert all("401" in e for e in errors), "\n".join(errors)

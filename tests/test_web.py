@@ -25,9 +25,16 @@ async def test_security_headers_on_pages_and_api(gateway: Gateway) -> None:
 async def test_console_page_is_served_with_its_modules(gateway: Gateway) -> None:
     page = await gateway.client.get("/")
     assert page.status_code == 200
-    assert 'type="module" src="/static/signin.js"' in page.text
+    assert 'type="module" src="/static/app.js"' in page.text
     assert "<script>" not in page.text  # no inline scripts: the CSP forbids them
-    for asset in ("/static/signin.js", "/static/api.js", "/static/style.css"):
+    assert " style=" not in page.text  # nor inline styles
+    modules = [
+        "app", "api", "call", "errors", "eventlog", "events", "history", "i18n", "meters", "mic",
+        "session", "signin", "talk", "token", "transcript",
+    ]  # fmt: skip
+    assets = [f"/static/{name}.js" for name in modules] + ["/static/boot.js", "/static/style.css"]
+    assets += [f"/static/locales/{lang}.json" for lang in ("en", "es", "fr", "de", "zh", "ja")]
+    for asset in assets:
         response = await gateway.client.get(asset)
         assert response.status_code == 200, asset
     assert (await gateway.client.get("/signin")).text == page.text

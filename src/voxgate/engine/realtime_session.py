@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import time
@@ -30,22 +31,31 @@ from voxgate.engine.events import (
 )
 from voxgate.engine.ids import new_id
 from voxgate.engine.input_buffer import InputAudioBuffer, bytes_per_ms
-from voxgate.engine.output_buffer import OutputAudioBuffer
-from voxgate.engine.responder import Responder
+from voxgate.engine.output_buffer import OutputAudioBuffer, PlaybackCut
+from voxgate.engine.responder import Responder, ResponderRequest
 from voxgate.engine.response import ResponseRun
 from voxgate.engine.response_plan import plan_response
 from voxgate.engine.seams import AudioPlayback, InputObserverFactory
 from voxgate.engine.session_config import apply_update, echo_session, parse_session_request
 from voxgate.engine.speech.base import SpeechSynthesizer
 from voxgate.engine.usage import RateWindow
+from voxgate.engine.voice.transcripts import TranscriptBook
 from voxgate.errors import InvalidRequest
 
-__all__ = ["RealtimeSession", "Sink"]
+__all__ = ["Interruption", "RealtimeSession", "Sink"]
 
 log = logging.getLogger(__name__)
 # 2 s of PCM16 24 kHz is 128 KiB of base64: comfortably inside a 256 KiB data channel message.
 MAX_CHANNEL_AUDIO_MS = 2000
 Sink = Callable[[str], Awaitable[None]]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Interruption:
+    """A barge-in under way: what playback was cut, and the response whose cancellation is held."""
+
+    cut: PlaybackCut
+    response: ResponseRun | None
 
 
 class RealtimeSession:
@@ -68,6 +78,8 @@ class RealtimeSession:
         self.config = session
         self.expires_at = int(clock() + config.session_max_duration_s)
         self.conversation = Conversation()
+        # What was heard in each user audio item (filled by the input observer's recognizer).
+        self.transcripts = TranscriptBook()
         # Set when the session should end (expired or closed); the transport waits on it.
         self.ended = asyncio.Event()
         self._max_duration = config.session_max_duration_s
@@ -83,6 +95,9 @@ class RealtimeSession:
         self._rates = RateWindow(config.rate_limit_tokens_per_minute)
         self._runs: dict[str, ResponseRun] = {}
         self._active: ResponseRun | None = None  # the in-flight response on the default conversation
+        # Replies on the default conversation that are over, their audio played (idle timeouts count
+        # the user's silence from the last one).
+        self.replies_finished = 0
         self._voice_locked = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._started = False
@@ -179,11 +194,17 @@ class RealtimeSession:
         self.config = apply_update(self.config, update, voice_locked=self._voice_locked)
         await self.emit(session_event("session.updated", self.echo()))
 
+    @property
+    def input_format(self) -> dict[str, Any]:
+        """The format of the audio the input observer sees: the configured one, or PCM16 24 kHz from
+        a WebRTC track (whatever the configured format says)."""
+        fmt = ((self.config.get("audio") or {}).get("input") or {}).get("format")
+        if self.transport == "webrtc" or not isinstance(fmt, dict):
+            return {"type": "audio/pcm", "rate": 24000}
+        return dict(fmt)
+
     def _input_per_ms(self) -> int:
-        # WebRTC audio reaches the buffer as PCM16 24 kHz whatever the configured input format says.
-        if self.transport == "webrtc":
-            return 48
-        return bytes_per_ms(((self.config.get("audio") or {}).get("input") or {}).get("format"))
+        return bytes_per_ms(self.input_format)
 
     async def _on_input_audio_buffer_append(self, payload: dict[str, Any]) -> None:
         data = self._buffer.append_base64(payload["audio"])
@@ -193,12 +214,23 @@ class RealtimeSession:
     async def _on_input_audio_buffer_commit(self, payload: dict[str, Any]) -> None:
         await self.commit_input_audio()
 
-    async def commit_input_audio(self) -> str:
-        """Commit the input buffer as a user audio item (also the turn detector's entry point)."""
+    async def commit_input_audio(
+        self, item_id: str | None = None, *, start_ms: float | None = None, end_ms: float | None = None
+    ) -> str:
+        """Commit the input buffer as a user audio item (also the turn detector's entry point).
+
+        A turn detector names the item it announced in ``speech_started`` and the span of the input
+        stream to commit (ms since the session's first audio): audio before ``start_ms`` is dropped,
+        audio after ``end_ms`` stays for the next turn.
+        """
         per_ms = self._input_per_ms()
-        audio = self._buffer.commit(per_ms)
+        audio = self._buffer.commit(
+            per_ms,
+            start=None if start_ms is None else round(start_ms * per_ms),
+            end=None if end_ms is None else round(end_ms * per_ms),
+        )
         item: dict[str, Any] = {
-            "id": new_id("item"),
+            "id": item_id or new_id("item"),
             "type": "message",
             "status": "completed",
             "role": "user",
@@ -211,7 +243,24 @@ class RealtimeSession:
         )
         await self.emit(item_event("conversation.item.added", item, previous))
         await self.emit(item_event("conversation.item.done", item, previous))
+        if self._observer is not None:
+            self._observer.on_committed(item["id"], audio)
         return str(item["id"])
+
+    def discard_input_audio(self, before_ms: float) -> None:
+        """Drop uncommitted input audio older than ``before_ms`` (a turn detector keeps only what a turn
+        could still need, so a long silent call doesn't fill the buffer)."""
+        self._buffer.discard_before(round(before_ms * self._input_per_ms()))
+
+    def set_input_transcript(self, item_id: str, transcript: str) -> None:
+        """Fill in a user audio item's transcript (what ``conversation.item.retrieve`` then shows)."""
+        item = next((i for i in self.conversation.items() if i["id"] == item_id), None)
+        if item is None:  # deleted meanwhile
+            return
+        for part in item.get("content") or []:
+            if part.get("type") == "input_audio":
+                part["transcript"] = transcript
+        self.conversation.replace(item)
 
     async def _on_input_audio_buffer_clear(self, payload: dict[str, Any]) -> None:
         self._buffer.clear()
@@ -276,12 +325,21 @@ class RealtimeSession:
             rate_window=self._rates,
             synthesizer=self._synth if speaks else None,
             output=self._output,
+            prepare=self._prepare_request,
         )
         self._runs[run.id] = run
         if plan.conversation is not None:
             self._active = run
         self._spawn(self._drive(run))
         return run.id
+
+    async def _prepare_request(self, request: ResponderRequest) -> ResponderRequest:
+        return dataclasses.replace(request, items=await self.transcripts.fill(request.items))
+
+    @property
+    def responding(self) -> bool:
+        """True while a response on the default conversation runs or its audio is still playing."""
+        return self._active is not None or (self._output is not None and self._output.playing)
 
     async def _drive(self, run: ResponseRun) -> None:
         try:
@@ -293,6 +351,8 @@ class RealtimeSession:
         self._voice_locked |= run.produced_audio
         if run.played_audio and self._output is not None:
             await self._output.finish(run.id)
+        if run.plan.conversation is not None:
+            self.replies_finished += 1
 
     async def _on_response_cancel(self, payload: dict[str, Any]) -> None:
         self.cancel_response(payload.get("response_id"))
@@ -317,3 +377,47 @@ class RealtimeSession:
                 code="invalid_event",
             )
         await self._output.clear()
+
+    # ---- barge-in ----------------------------------------------------------------------------------
+
+    def stop_playback(self) -> Interruption:
+        """Barge-in, step one, synchronous so not one more frame of the reply goes out: drop the unplayed
+        output audio, refuse late chunks of the responses in flight and cancel the active response
+        (``turn_detected``), holding its closing events for :meth:`interrupt`."""
+        run = self._active
+        if run is not None:
+            run.hold_cancel("turn_detected")
+        if self._output is None:
+            return Interruption(PlaybackCut(), run)
+        return Interruption(self._output.interrupt(run.id if run is not None else None), run)
+
+    async def interrupt(self, interruption: Interruption) -> None:
+        """Barge-in, step two (after ``speech_started``): ``output_audio_buffer.cleared`` if audio was
+        playing, the cancelled response's closing events, then the assistant item truncated to what
+        was heard (``conversation.item.truncated``)."""
+        cut, run = interruption.cut, interruption.response
+        if cut.response_id is not None:
+            await self.emit(server_event("output_audio_buffer.cleared", response_id=cut.response_id))
+        if run is not None:
+            run.release()
+            await run.finished.wait()
+        if cut.item_id is None or cut.item_id not in self.conversation:
+            return
+        try:
+            self.conversation.truncate(cut.item_id, 0, cut.played_ms)
+        except InvalidRequest:  # not an audio item (any more): nothing to cut
+            return
+        self._set_output_transcript(cut.item_id, cut.transcript)
+        await self.emit(
+            server_event(
+                "conversation.item.truncated",
+                item_id=cut.item_id,
+                content_index=0,
+                audio_end_ms=cut.played_ms,
+            )
+        )
+
+    def _set_output_transcript(self, item_id: str, transcript: str) -> None:
+        item = next(i for i in self.conversation.items() if i["id"] == item_id)
+        item["content"][0]["transcript"] = transcript
+        self.conversation.replace(item)

@@ -6,8 +6,12 @@
 
 Text output uses ``response.output_text.*``. Audio output streams the transcript as
 ``response.output_audio_transcript.*`` and speaks each finished sentence with the synthesizer: over
-WebSocket as base64 ``response.output_audio.delta``; over WebRTC into the call's playback queue, framed by
-``output_audio_buffer.started`` (the session emits ``stopped`` once playback drains).
+WebSocket as base64 ``response.output_audio.delta`` (transcript deltas as the text comes); over WebRTC
+into the call's playback queue, framed by ``output_audio_buffer.started`` (the session emits ``stopped``
+once playback drains), each chunk tagged with its item, and each sentence's transcript delta sent when
+its audio starts playing (:class:`~voxgate.engine.voice.captions.Captions`). So over WebRTC
+``response.done`` comes once the last sentence has started playing, and a cancelled response keeps in
+its transcript only what began to play.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from voxgate.engine.output_buffer import OutputAudioBuffer
 from voxgate.engine.responder import FunctionCall, Responder, ResponderRequest, TextDelta
 from voxgate.engine.speech.base import SpeechSynthesizer
 from voxgate.engine.usage import RateWindow, count_text_tokens, usage
+from voxgate.engine.voice.captions import Captions
 from voxgate.errors import VoxgateError
 
 __all__ = ["ResponsePlan", "ResponseRun"]
@@ -35,8 +40,11 @@ __all__ = ["ResponsePlan", "ResponseRun"]
 log = logging.getLogger(__name__)
 
 Emit = Callable[[dict[str, Any]], Awaitable[None]]
+# Completes a request before the responder sees it (the session fills in transcripts still being made).
+Prepare = Callable[[ResponderRequest], Awaitable[ResponderRequest]]
 _SENTENCE_END = re.compile(r"[.!?…;:](?:\s|$)")
 _DELTA_BYTES = 200 * PCM16_24K_BYTES_PER_MS  # audio deltas of at most 200 ms
+HOLD_LIMIT_S = 2.0  # a held cancellation closes by itself after this long
 
 
 @dataclass
@@ -62,6 +70,7 @@ class _Item:
     text: str = ""
     pending: str = ""  # transcript not yet spoken
     audio: bytearray = field(default_factory=bytearray)
+    captions: Captions | None = None  # WebRTC: transcript deltas released as their audio plays
 
 
 class ResponseRun:
@@ -76,6 +85,7 @@ class ResponseRun:
         rate_window: RateWindow,
         synthesizer: SpeechSynthesizer | None = None,
         output: OutputAudioBuffer | None = None,
+        prepare: Prepare | None = None,
     ) -> None:
         self.plan = plan
         self.id = plan.id
@@ -84,14 +94,17 @@ class ResponseRun:
         self._rates = rate_window
         self._synth = synthesizer
         self._buffer = output
+        self._prepare = prepare
         self._cancel = asyncio.Event()
         self._cancel_reason = "client_cancelled"
+        self._hold: asyncio.Event | None = None
         self._output: list[dict[str, Any]] = []
         self._open: _Item | None = None
         self._out_text = ""
         self._out_audio_ms = 0
         self._over_budget = False
         self.played_audio = False  # True once audio went to the playback queue
+        self.finished = asyncio.Event()  # set once response.done was sent (or the run was torn down)
 
     @property
     def produced_audio(self) -> bool:
@@ -102,6 +115,17 @@ class ResponseRun:
         """Stop producing; the run closes its open item and sends ``response.done`` (cancelled)."""
         self._cancel_reason = reason
         self._cancel.set()
+
+    def hold_cancel(self, reason: str) -> None:
+        """Cancel now but send the closing events only after :meth:`release` (a barge-in: the session's
+        own events, ``speech_started`` and ``cleared``, go first)."""
+        self._hold = asyncio.Event()
+        self.cancel(reason)
+
+    def release(self) -> None:
+        """Let a held run send its closing events."""
+        if self._hold is not None:
+            self._hold.set()
 
     def _response(
         self, status: str, details: dict[str, Any] | None, used: dict[str, Any] | None
@@ -123,6 +147,15 @@ class ResponseRun:
 
     async def run(self) -> None:
         """Emit the whole sequence. Session shutdown cancels this task and no closing events are sent."""
+        try:
+            await self._run()
+        finally:
+            open_item = self._open
+            if open_item is not None and open_item.captions is not None:
+                await open_item.captions.aclose()  # torn down mid-item: its caption task goes too
+            self.finished.set()
+
+    async def _run(self) -> None:
         await self._emit(server_event("response.created", response=self._response("in_progress", None, None)))
         produce = asyncio.create_task(self._produce())
         cancelled = asyncio.create_task(self._cancel.wait())
@@ -134,14 +167,21 @@ class ResponseRun:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
+        if self._hold is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._hold.wait(), HOLD_LIMIT_S)
         status: str = "completed"
         details: dict[str, Any] | None = None
-        if produce.cancelled():
+        # A cancel that landed as the last words went out still wins: the caller asked to stop (or was
+        # interrupted, which also cut off the audio the producer was finishing).
+        if produce.cancelled() or self._cancel.is_set():
             status, details = "cancelled", {"type": "cancelled", "reason": self._cancel_reason}
         elif (error := produce.exception()) is not None:
             status, details = "failed", {"type": "failed", "error": _failure(error)}
         elif self._over_budget:
             status, details = "incomplete", {"type": "incomplete", "reason": "max_output_tokens"}
+        if status in ("cancelled", "failed") and self._buffer is not None:
+            self._buffer.drop_pending(self.id)  # what has started plays out; the rest is never heard
         await self._close_item("completed" if status == "completed" else "incomplete")
         used = usage(
             instructions=self.plan.request.instructions,
@@ -155,7 +195,10 @@ class ResponseRun:
 
     async def _produce(self) -> None:
         budget = self.plan.max_output_tokens
-        async for event in self._responder.respond(self.plan.request):
+        request = self.plan.request
+        if self._prepare is not None:
+            request = await self._prepare(request)
+        async for event in self._responder.respond(request):
             if isinstance(event, TextDelta):
                 if self._open is None or self._open.item["type"] != "message":
                     await self._close_item("completed")
@@ -202,6 +245,13 @@ class ResponseRun:
             if self.plan.modality == "text"
             else {"type": "audio", "transcript": ""}
         )
+        if self.plan.modality == "audio" and self._buffer is not None and self._synth is not None:
+            ids = {**self._ids(entry), "content_index": 0}
+
+            async def caption(delta: str) -> None:
+                await self._emit(server_event("response.output_audio_transcript.delta", **ids, delta=delta))
+
+            entry.captions = Captions(caption)
         await self._emit(
             server_event("response.content_part.added", **self._ids(entry), content_index=0, part=part)
         )
@@ -215,7 +265,8 @@ class ResponseRun:
         if self.plan.modality == "text":
             await self._emit(server_event("response.output_text.delta", **ids, delta=text))
             return
-        await self._emit(server_event("response.output_audio_transcript.delta", **ids, delta=text))
+        if entry.captions is None:
+            await self._emit(server_event("response.output_audio_transcript.delta", **ids, delta=text))
         entry.pending += text
         # Speak each sentence as soon as it is complete, so audio starts before the reply is finished.
         ends = [match.end() for match in _SENTENCE_END.finditer(entry.pending)]
@@ -224,16 +275,14 @@ class ResponseRun:
             await self._speak(entry, sentence)
 
     async def _speak(self, entry: _Item, text: str) -> None:
+        if entry.captions is not None:
+            await self._speak_paced(entry, entry.captions, text)
+            return
         if self._synth is None or not text.strip():
             return
-        voice = self.plan.voice if isinstance(self.plan.voice, str) else str(self.plan.voice.get("id"))
-        async for chunk in self._synth.synthesize(text.strip(), voice=voice, speed=self.plan.speed):
+        async for chunk in self._synth.synthesize(text.strip(), voice=self._voice(), speed=self.plan.speed):
             entry.audio += chunk
             self._out_audio_ms = len(entry.audio) // PCM16_24K_BYTES_PER_MS
-            if self._buffer is not None:
-                self.played_audio = True
-                await self._buffer.play(self.id, chunk)
-                continue
             for start in range(0, len(chunk), _DELTA_BYTES):
                 delta = base64.b64encode(chunk[start : start + _DELTA_BYTES]).decode("ascii")
                 await self._emit(
@@ -241,6 +290,30 @@ class ResponseRun:
                         "response.output_audio.delta", **self._ids(entry), content_index=0, delta=delta
                     )
                 )
+
+    def _voice(self) -> str:
+        return self.plan.voice if isinstance(self.plan.voice, str) else str(self.plan.voice.get("id"))
+
+    async def _speak_paced(self, entry: _Item, captions: Captions, text: str) -> None:
+        """WebRTC: queue the sentence's audio under its item; its caption goes out when it starts playing."""
+        assert self._synth is not None
+        assert self._buffer is not None
+        await captions.reserve()
+        first: asyncio.Future[bool] | None = None
+        if text.strip():
+            speech = self._synth.synthesize(text.strip(), voice=self._voice(), speed=self.plan.speed)
+            async for chunk in speech:
+                entry.audio += chunk
+                self._out_audio_ms = len(entry.audio) // PCM16_24K_BYTES_PER_MS
+                self.played_audio = True
+                started = await self._buffer.play(
+                    self.id, entry.item["id"], chunk, caption=text if first is None else None
+                )
+                if first is None:
+                    first = started
+                    captions.add(started, text)
+        if first is None:  # nothing to hear (punctuation, spaces): the caption follows the previous one
+            captions.add(None, text)
 
     async def _function_call(self, call: FunctionCall) -> None:
         call_id = call.call_id or new_id("call")
@@ -265,9 +338,18 @@ class ResponseRun:
 
     async def _close_item(self, status: str) -> None:
         """Finish the open item (if any): its done events, in the order of reference §4.4."""
-        entry, self._open = self._open, None
+        entry = self._open
         if entry is None:
             return
+        audio = entry.item["type"] == "message" and self.plan.modality == "audio"
+        if audio and status == "completed" and entry.pending:
+            pending, entry.pending = entry.pending, ""
+            await self._speak(entry, pending)
+        if audio and entry.captions is not None:
+            # The slow part (the last sentence has to start playing) comes before the item is let go,
+            # so a cancel landing meanwhile still finds it open and closes it.
+            await (entry.captions.drain() if status == "completed" else entry.captions.aclose())
+        self._open = None
         item = entry.item
         if item["type"] == "message":
             ids = {**self._ids(entry), "content_index": 0}
@@ -276,14 +358,13 @@ class ResponseRun:
                 part = {"type": "text", "text": entry.text}
                 item["content"] = [{"type": "output_text", "text": entry.text}]
             else:
-                if status == "completed" and entry.pending:
-                    await self._speak(entry, entry.pending)
+                transcript = entry.captions.spoken if entry.captions is not None else entry.text
                 await self._emit(server_event("response.output_audio.done", **ids))
                 await self._emit(
-                    server_event("response.output_audio_transcript.done", **ids, transcript=entry.text)
+                    server_event("response.output_audio_transcript.done", **ids, transcript=transcript)
                 )
-                part = {"type": "audio", "transcript": entry.text}
-                item["content"] = [{"type": "output_audio", "transcript": entry.text}]
+                part = {"type": "audio", "transcript": transcript}
+                item["content"] = [{"type": "output_audio", "transcript": transcript}]
             await self._emit(server_event("response.content_part.done", **ids, part=part))
         item["status"] = status
         await self._emit(

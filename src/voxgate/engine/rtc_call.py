@@ -21,7 +21,9 @@ from aiortc import (
     RTCRtpSender,
     RTCSessionDescription,
 )
+from aiortc.jitterbuffer import JitterBuffer
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from av import AudioFrame, AudioResampler
 
 from voxgate.engine.config import IceServer
@@ -92,13 +94,16 @@ class RtcCall:
             # must exist before it; aiortc then matches the offered audio section to this transceiver.
             self._track = PlaybackTrack()
             transceiver = pc.addTransceiver(self._track, direction="sendrecv")
+            _shorten_jitter_buffer(transceiver.receiver)
             codecs = RTCRtpSender.getCapabilities("audio").codecs
             transceiver.setCodecPreferences([c for m in _CODECS for c in codecs if c.mimeType.lower() == m])
         try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
         except Exception as exc:  # aiortc's SDP parser raises many kinds; all mean the offer is bad
             raise InvalidRequest(f"Invalid SDP offer: {exc or type(exc).__name__}.", param="sdp") from None
-        self.session = self._make_session(self._track)
+        # A caller that will not receive audio (its audio section is sendonly/inactive) never pulls the
+        # track; the session must not wait on a playback nobody plays.
+        self.session = self._make_session(self._track if _receives_audio(offer_sdp) else None)
         self._spawn(self._end_with_session(self.session))
         self._spawn(self._watch_connect())
         await pc.setLocalDescription(await pc.createAnswer())
@@ -190,3 +195,23 @@ class RtcCall:
         await self._pc.close()
         self.closed.set()
         self._on_closed(self)
+
+
+def _receives_audio(offer_sdp: str) -> bool:
+    """True if the offer's audio section lets the caller receive audio (sendrecv or recvonly)."""
+    for section in offer_sdp.split("\nm=")[1:]:
+        if section.startswith("audio"):
+            return not any(f"a={d}" in section for d in ("sendonly", "inactive"))
+    return False
+
+
+def _shorten_jitter_buffer(receiver: RTCRtpReceiver) -> None:
+    """Decode the caller's audio after one packet of reordering room instead of aiortc's four.
+
+    aiortc holds 4 packets (80 ms) of received audio before decoding, which would add 80 ms to every
+    end of turn and every barge-in. One packet still puts a pair of swapped packets back in order. The
+    buffer is private to aiortc, so this checks what it replaces and otherwise leaves aiortc alone.
+    """
+    attribute = "_RTCRtpReceiver__jitter_buffer"
+    if isinstance(getattr(receiver, attribute, None), JitterBuffer):
+        setattr(receiver, attribute, JitterBuffer(capacity=16, prefetch=1))

@@ -7,11 +7,14 @@
   24 kHz mono PCM16) or from ``input_audio_buffer.append``, is added to the session's input buffer and
   passed to the session's :class:`InputAudioObserver`, built per session by an
   :data:`InputObserverFactory` given to the engine. A turn detector drives the session through its
-  public methods (``commit_input_audio``, ``create_response``…) and emits events with ``emit``.
+  public methods (``commit_input_audio``, ``create_response``, ``stop_playback``/``interrupt``…) and
+  emits events with ``emit``; every commit is reported back (``on_committed``) so the observer can
+  transcribe it. :mod:`voxgate.engine.voice` is the real implementation.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
@@ -22,14 +25,27 @@ __all__ = ["AudioPlayback", "InputAudioObserver", "InputObserverFactory"]
 
 
 class AudioPlayback(Protocol):
-    """Where a WebRTC session's spoken audio goes: a queue drained in real time by the outgoing track."""
+    """Where a WebRTC session's spoken audio goes: a queue drained in real time by the outgoing track.
 
-    def enqueue(self, pcm16_24k: bytes) -> None:
-        """Queue mono 24 kHz PCM16 for playback after what is already queued."""
+    Chunks carry a tag (the output item they belong to); the playback counts what it actually sent of
+    each tag and tells, per chunk, when its first sample went out.
+    """
+
+    def enqueue(self, pcm16_24k: bytes, tag: str = "") -> asyncio.Future[bool]:
+        """Queue mono 24 kHz PCM16 after what is already queued; the future says when it starts playing
+        (True) or that it was dropped unplayed (False)."""
         ...
 
     def clear(self) -> bool:
         """Drop everything not yet played; True if something was dropped."""
+        ...
+
+    def drop(self, tags: set[str]) -> bool:
+        """Drop the queued chunks of ``tags`` that have not started playing."""
+        ...
+
+    def played_ms(self, tag: str) -> int:
+        """Milliseconds of ``tag``'s audio sent so far."""
         ...
 
     def is_idle(self) -> bool:
@@ -46,6 +62,11 @@ class InputAudioObserver(Protocol):
 
     def on_audio(self, pcm: bytes) -> None:
         """Called synchronously for each chunk, in the session's input format (PCM16 24 kHz by default)."""
+        ...
+
+    def on_committed(self, item_id: str, audio: bytes) -> None:
+        """Called synchronously when the input buffer becomes the user audio item ``item_id`` (by the
+        client's ``input_audio_buffer.commit`` or by turn detection), with the committed audio."""
         ...
 
     async def aclose(self) -> None:

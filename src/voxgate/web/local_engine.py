@@ -20,7 +20,11 @@ from voxgate.engine.config import EngineConfig, IceServer
 from voxgate.engine.engine import Engine
 from voxgate.engine.http import create_engine_app
 from voxgate.engine.responder import EchoResponder, Responder
+from voxgate.engine.seams import InputObserverFactory
+from voxgate.engine.speech.asr import WhisperRecognizer
 from voxgate.engine.speech.tts import create_synthesizer
+from voxgate.engine.speech.vad import SileroVAD
+from voxgate.engine.voice.observer import voice_observer_factory
 from voxgate.settings import Settings
 
 __all__ = [
@@ -28,6 +32,7 @@ __all__ = [
     "EngineMount",
     "build_engine",
     "build_responder",
+    "build_voice",
     "engine_config",
     "internal_key",
 ]
@@ -64,6 +69,20 @@ def build_responder(settings: Settings) -> Responder:
     return EchoResponder()
 
 
+def build_voice(settings: Settings) -> InputObserverFactory:
+    """The voice pipeline (turn detection, barge-in, transcription): Whisper loaded here, once, and
+    shared; a Silero VAD per session. Blocking (~1 s): run it in a thread from async code.
+
+    Whisper encodes turns of up to 9 s in a 10 s window rather than its 30 s one: a quarter of the
+    time for the same words (see :mod:`voxgate.engine.speech.asr`), which is most of the reply latency.
+    """
+    recognizer = WhisperRecognizer(
+        settings.engine.asr_model, cpu_threads=settings.engine.asr_threads, window_s=10.0
+    )
+    recognizer.warm_up()
+    return voice_observer_factory(SileroVAD, recognizer)
+
+
 async def build_engine(
     settings: Settings, stack: AsyncExitStack, extra_keys: list[str] | None = None
 ) -> Engine:
@@ -72,7 +91,13 @@ async def build_engine(
     if isinstance(responder, ChatCompletionsResponder):
         stack.push_async_callback(responder.aclose)
     synthesizer = await asyncio.to_thread(create_synthesizer, settings.engine.tts)
-    engine = Engine(engine_config(settings, extra_keys), responder=responder, synthesizer=synthesizer)
+    voice = await asyncio.to_thread(build_voice, settings)
+    engine = Engine(
+        engine_config(settings, extra_keys),
+        responder=responder,
+        synthesizer=synthesizer,
+        observer_factory=voice,
+    )
     stack.push_async_callback(engine.aclose)
     log.info(
         "local engine ready (responder %s, voice %s)", settings.engine.responder, type(synthesizer).__name__

@@ -1,83 +1,92 @@
-// Sign-in: with an API key, or with the one-time link's token, which arrives in the URL fragment
-// (fragments never reach the server, its logs, or a Referer header).
-import { ApiError, me, realtimeToken, signIn, signOut } from "./api.js";
+// Sign-in with an API key or a one-time link, sign-out, and who is signed in. The link's token arrives
+// in the URL fragment (#link=…): fragments never reach the server, its logs, or a Referer header.
+import { ApiError, me, signIn, signOut } from "./api.js";
+import { t } from "./i18n.js";
 
 const $ = (id) => document.getElementById(id);
 
-function showError(error) {
-  const box = $("error");
-  if (!error) {
-    box.hidden = true;
-    box.textContent = "";
-    return;
+export class Account {
+  /**
+   * @param {object} hooks onUser(user|null) after every change; onError(error|message);
+   *   beforeSignOut() to end a call first
+   */
+  constructor({ onUser, onError, beforeSignOut }) {
+    Object.assign(this, { onUser, onError, beforeSignOut });
+    this.user = null;
+    $("signin-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.withKey($("key").value.trim());
+    });
+    $("signout-button").addEventListener("click", () => this.signOut());
+    // A link opened in a tab that already shows the console changes only the fragment.
+    window.addEventListener("hashchange", () => this.useLink());
   }
-  let text = error.message;
-  if (error instanceof ApiError && error.status === 429 && error.retryAfter) {
-    text = `${error.message} (try again in ${error.retryAfter} s)`;
+
+  /** Sign in with the link in the URL fragment, if there is one (then the fragment is removed). */
+  async useLink() {
+    const link = new URLSearchParams(location.hash.slice(1)).get("link");
+    if (!link) return false;
+    history.replaceState(null, "", "/" + location.search);
+    await this.signIn({ link }, "signin.badLink");
+    return Boolean(this.user);
   }
-  box.textContent = text;
-  box.hidden = false;
+
+  async start() {
+    if (await this.useLink()) return;
+    try {
+      this.show((await me()).user);
+    } catch (error) {
+      this.show(null);
+      if (!(error instanceof ApiError && error.status === 401)) this.onError(error);
+    }
+  }
+
+  async withKey(key) {
+    await this.signIn({ key }, "signin.badKey");
+    if (this.user) $("key").value = "";
+  }
+
+  async signIn(credentials, badKey) {
+    this.onError(null);
+    try {
+      this.show((await signIn(credentials)).user);
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 401) this.onError({ key: badKey });
+      else this.onError(error);
+      if (!this.user) this.show(null);
+    }
+  }
+
+  async signOut() {
+    this.onError(null);
+    await this.beforeSignOut?.();
+    try {
+      await signOut();
+    } catch (error) {
+      this.onError(error);
+    }
+    this.show(null);
+    $("key").focus();
+  }
+
+  /** Signed out: called when the server says the session ended (a 401 during a call). */
+  signedOut() {
+    this.show(null);
+  }
+
+  show(user) {
+    this.user = user;
+    const status = $("status");
+    status.dataset.i18n = user ? "account.signedIn" : "account.notSignedIn";
+    status.textContent = t(status.dataset.i18n);
+    $("signin-form").hidden = Boolean(user);
+    $("console").hidden = !user;
+    $("account").hidden = !user;
+    $("signout-button").hidden = !user;
+    if (user) {
+      $("who").textContent = user.name;
+      $("role").textContent = user.role;
+    }
+    this.onUser(user);
+  }
 }
-
-function showUser(data) {
-  $("status").textContent = data ? "Signed in." : "Not signed in.";
-  $("signin-form").hidden = Boolean(data);
-  $("signed-in").hidden = !data;
-  if (data) {
-    $("who").textContent = data.user.name;
-    $("role").textContent = data.user.role;
-  }
-}
-
-async function refresh() {
-  try {
-    showUser(await me());
-  } catch (error) {
-    if (error instanceof ApiError && error.status === 401) showUser(null);
-    else showError(error);
-  }
-}
-
-async function useLinkFromFragment() {
-  const params = new URLSearchParams(location.hash.slice(1));
-  const link = params.get("link");
-  if (!link) return;
-  history.replaceState(null, "", "/");
-  try {
-    showUser(await signIn({ link }));
-  } catch (error) {
-    showError(error);
-  }
-}
-
-$("signin-form").addEventListener("submit", async (event) => {
-  event.preventDefault();
-  showError(null);
-  try {
-    showUser(await signIn({ key: $("key").value.trim() }));
-    $("key").value = "";
-  } catch (error) {
-    showError(error);
-  }
-});
-
-$("signout-button").addEventListener("click", async () => {
-  showError(null);
-  await signOut().catch(showError);
-  $("token-output").textContent = "";
-  showUser(null);
-});
-
-$("token-button").addEventListener("click", async () => {
-  showError(null);
-  try {
-    const token = await realtimeToken();
-    const expires = new Date(token.expires_at * 1000).toLocaleTimeString();
-    $("token-output").textContent = `Token for ${token.session.model}, valid until ${expires}.\nCalls URL: ${token.calls_url}`;
-  } catch (error) {
-    showError(error);
-  }
-});
-
-await useLinkFromFragment();
-await refresh();

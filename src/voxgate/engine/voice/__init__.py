@@ -1,0 +1,39 @@
+"""The engine's voice pipeline: small processors over a small frame catalogue, pipecat-style.
+
+Input side, one module per stage (each plugged into a session as its input observer):
+
+* :mod:`~voxgate.engine.voice.frames` — the frame catalogue
+* :mod:`~voxgate.engine.voice.pipeline` — ``Processor`` and ``Pipeline``
+* :mod:`~voxgate.engine.voice.input_audio` — session input format → 16 kHz, the stream clock
+* :mod:`~voxgate.engine.voice.vad_stage` — VAD windows → probabilities
+* :mod:`~voxgate.engine.voice.turn_detector` — ``server_vad``/``semantic_vad`` turns, idle timeout
+* :mod:`~voxgate.engine.voice.transcriber` — one ASR call per committed turn, transcription events
+* :mod:`~voxgate.engine.voice.transcripts` — what was heard, for the responder
+* :mod:`~voxgate.engine.voice.observer` — the wiring: ``voice_observer_factory(vad_factory, recognizer)``
+
+Output side: :mod:`~voxgate.engine.voice.captions` releases the spoken reply's transcript as its audio
+plays. Heavy libraries stay in :mod:`voxgate.engine.speech`; nothing here imports them.
+
+Wiring::
+
+    recognizer = WhisperRecognizer()  # load once, share
+    engine = Engine(config, synthesizer=..., observer_factory=voice_observer_factory(SileroVAD, recognizer))
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from voxgate.engine.voice.observer import VoiceObserver, voice_observer_factory
+
+__all__ = ["VoiceObserver", "voice_observer_factory"]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy, so the session core can import the small helpers (captions, transcripts) without a cycle.
+    if name in __all__:
+        from voxgate.engine.voice import observer
+
+        return getattr(observer, name)
+    raise AttributeError(name)

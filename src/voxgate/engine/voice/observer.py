@@ -1,0 +1,236 @@
+"""The voice pipeline of one session, plugged in as its :class:`~voxgate.engine.seams.InputAudioObserver`.
+
+```
+on_audio ─▶ InputResampler ─▶ VadStage ─▶ TurnDetector ─▶ decisions ─▶ worker task ─▶ session events
+(sync)      24k/G.711→16k     Silero       server/semantic   │ speech start: stop playback now
+                                                             ▼
+on_committed ─▶ Transcriber (once per turn, in a thread) ─▶ transcript ─▶ create_response
+```
+
+The stages run synchronously inside ``on_audio``, so a decision is taken while the audio proving it is
+handled; the one thing that cannot wait, silencing the assistant on barge-in, happens right there
+(``session.stop_playback()``). Everything that emits events runs in order on one worker task: speech
+started (then the interruption: ``cleared``, the cancelled response, the truncated item), speech
+stopped and the commit of exactly the turn's span of the input stream, idle timeouts. Every commit,
+the client's own included, is transcribed once; a turn the detector committed then gets a response
+(``create_response``) once its words are known, unless the user has started speaking again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any
+
+from voxgate.engine.events import server_event
+from voxgate.engine.ids import new_id
+from voxgate.engine.seams import InputObserverFactory
+from voxgate.engine.speech.base import SpeechRecognizer, VoiceActivityDetector
+from voxgate.engine.voice.frames import (
+    Frame,
+    IdleTimeoutFrame,
+    InputAudioFrame,
+    SpeechStartedFrame,
+    SpeechStoppedFrame,
+)
+from voxgate.engine.voice.input_audio import InputResampler
+from voxgate.engine.voice.pipeline import Pipeline
+from voxgate.engine.voice.transcriber import Transcriber
+from voxgate.engine.voice.turn_detector import TurnDetector, TurnParams
+from voxgate.engine.voice.vad_stage import VadStage
+from voxgate.errors import InvalidRequest
+
+if TYPE_CHECKING:
+    from voxgate.engine.realtime_session import Interruption, RealtimeSession
+
+__all__ = ["VoiceObserver", "voice_observer_factory"]
+
+log = logging.getLogger(__name__)
+# Uncommitted input older than what a turn could need is dropped in steps of this much.
+TRIM_STEP_MS = 1000.0
+
+
+def voice_observer_factory(
+    vad_factory: Callable[[], VoiceActivityDetector],
+    recognizer: SpeechRecognizer,
+    *,
+    min_speech_ms: float = 64.0,
+) -> InputObserverFactory:
+    """The factory ``Engine(observer_factory=...)`` takes: a fresh VAD per session (it has state), one
+    shared recognizer (load it once; it serialises its own calls)."""
+
+    def build(session: RealtimeSession) -> VoiceObserver:
+        return VoiceObserver(session, vad_factory(), recognizer, min_speech_ms=min_speech_ms)
+
+    return build
+
+
+class VoiceObserver:
+    """Turn detection, barge-in and transcription for one session; the session owns and closes it."""
+
+    def __init__(
+        self,
+        session: RealtimeSession,
+        vad: VoiceActivityDetector,
+        recognizer: SpeechRecognizer,
+        *,
+        min_speech_ms: float = 64.0,
+    ) -> None:
+        self._session = session
+        self._input = InputResampler()
+        self.turns = TurnDetector(self.params, busy=self._assistant_busy, min_speech_ms=min_speech_ms)
+        self.pipeline = Pipeline([self._input, VadStage(vad), self.turns])
+        self._transcriber = Transcriber(recognizer)
+        self._decisions: asyncio.Queue[tuple[Frame, str, Interruption | None]] = asyncio.Queue()
+        self._worker: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._turn_item: str | None = None  # the item announced by speech_started
+        self._holds: dict[str, float] = {}  # decided commits not done yet: item -> first ms they need
+        self._respond: dict[str, bool] = {}  # detector commits: respond once transcribed?
+        self._silent: set[str] = set()  # idle-timeout commits: nothing to transcribe
+        self._trimmed_ms = 0.0
+        self._replies_seen = 0
+        self._closed = False
+
+    def params(self) -> TurnParams | None:
+        """The session's turn detection settings right now (None when off)."""
+        config = self._session.config
+        turn_detection = ((config.get("audio") or {}).get("input") or {}).get("turn_detection")
+        return TurnParams.from_config(turn_detection, responses=config.get("type") == "realtime")
+
+    def _assistant_busy(self) -> bool:
+        """For the idle timeout. A reply that came and went between two windows (WebSocket clients send
+        no audio while it runs) still shows as one busy window, so the silence is counted from its end."""
+        if self._session.replies_finished != self._replies_seen:
+            self._replies_seen = self._session.replies_finished
+            return True
+        return self._session.responding
+
+    # ---- synchronous side: the audio path ----------------------------------------------------------
+
+    def on_audio(self, pcm: bytes) -> None:
+        """Run a chunk through the pipeline and act on its decisions (see the module docstring)."""
+        if self._closed:
+            return
+        for frame in self.pipeline.push(InputAudioFrame(pcm, self._session.input_format)):
+            self._decide(frame)
+        self._trim()
+
+    def _decide(self, frame: Frame) -> None:
+        cut: Interruption | None = None
+        if isinstance(frame, SpeechStartedFrame):
+            item_id = self._turn_item = new_id("item")
+            params = self.params()
+            if params is not None and params.interrupt_response:
+                cut = self._session.stop_playback()  # now, not after the queue: not one more frame
+                self._respond = dict.fromkeys(self._respond, False)  # the user goes on talking
+        elif isinstance(frame, SpeechStoppedFrame):
+            item_id, self._turn_item = self._turn_item or new_id("item"), None
+            params = self.params()
+            self._holds[item_id] = frame.audio_start_ms - (params.prefix_padding_ms if params else 0)
+            # Decided here, in stream order, so a later speech start (also decided here) can revoke it.
+            self._respond[item_id] = params is not None and params.create_response
+        elif isinstance(frame, IdleTimeoutFrame):
+            item_id = new_id("item")
+            self._holds[item_id] = frame.audio_start_ms
+        else:
+            return
+        self._decisions.put_nowait((frame, item_id, cut))
+        if self._worker is None:
+            self._worker = asyncio.ensure_future(self._work())
+
+    def _trim(self) -> None:
+        params = self.params()
+        if params is None:
+            return
+        keep = min([self.turns.keep_from_ms(self._input.position_ms, params), *self._holds.values()])
+        if keep - self._trimmed_ms >= TRIM_STEP_MS:
+            self._session.discard_input_audio(keep)
+            self._trimmed_ms = keep
+
+    def on_committed(self, item_id: str, audio: bytes) -> None:
+        """Transcribe every committed turn once (then respond, for the detector's own turns)."""
+        if self._closed or item_id in self._silent:
+            self._silent.discard(item_id)
+            return
+        self._session.transcripts.expect(item_id)
+        self._spawn(self._transcribe(item_id, audio, self._session.input_format))
+
+    # ---- asynchronous side: events, in order ----------------------------------------------------------
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _work(self) -> None:
+        while True:
+            frame, item_id, cut = await self._decisions.get()
+            try:
+                await self._handle(frame, item_id, cut)
+            except Exception:  # a failing stage must not end the call
+                log.exception("voice pipeline: handling %s failed", type(frame).__name__)
+            finally:
+                if not isinstance(frame, SpeechStartedFrame):  # the commits hold audio, not the starts
+                    self._holds.pop(item_id, None)
+
+    async def _handle(self, frame: Frame, item_id: str, cut: Interruption | None) -> None:
+        session = self._session
+        if isinstance(frame, SpeechStartedFrame):
+            await session.emit(
+                server_event(
+                    "input_audio_buffer.speech_started", audio_start_ms=frame.audio_start_ms, item_id=item_id
+                )
+            )
+            if cut is not None:
+                await session.interrupt(cut)
+        elif isinstance(frame, SpeechStoppedFrame):
+            await session.emit(
+                server_event(
+                    "input_audio_buffer.speech_stopped", audio_end_ms=frame.audio_end_ms, item_id=item_id
+                )
+            )
+            await self._commit(item_id, self._holds.get(item_id), frame.at_ms)
+        elif isinstance(frame, IdleTimeoutFrame):
+            await session.emit(
+                server_event(
+                    "input_audio_buffer.timeout_triggered",
+                    item_id=item_id,
+                    audio_start_ms=frame.audio_start_ms,
+                    audio_end_ms=frame.audio_end_ms,
+                )
+            )
+            self._silent.add(item_id)
+            if await self._commit(item_id, frame.audio_start_ms, frame.audio_end_ms):
+                await self._create_response()
+
+    async def _commit(self, item_id: str, start_ms: float | None, end_ms: float) -> bool:
+        try:
+            await self._session.commit_input_audio(item_id, start_ms=start_ms, end_ms=end_ms)
+        except InvalidRequest as exc:  # e.g. the client cleared the buffer meanwhile
+            log.info("voice pipeline: turn %s not committed: %s", item_id, exc.message)
+            self._respond.pop(item_id, None)
+            self._silent.discard(item_id)
+            return False
+        return True
+
+    async def _transcribe(self, item_id: str, audio: bytes, audio_format: dict[str, object]) -> None:
+        text = await self._transcriber.transcribe(self._session, item_id, audio, audio_format)
+        # No words (noise, a cough): nothing to answer. The user speaking again also cancels the reply.
+        if self._respond.pop(item_id, False) and text:
+            await self._create_response()
+
+    async def _create_response(self) -> None:
+        try:
+            await self._session.create_response()
+        except InvalidRequest as exc:  # a response still runs (interrupt_response is off)
+            log.info("voice pipeline: no automatic response: %s", exc.message)
+
+    async def aclose(self) -> None:
+        """Stop the worker and any transcription in flight. Idempotent."""
+        self._closed = True
+        tasks = [*self._tasks, *([self._worker] if self._worker is not None else [])]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

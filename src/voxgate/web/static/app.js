@@ -1,0 +1,404 @@
+// The console's wiring: builds each part and connects them to the page. No logic of its own beyond
+// turning clicks and keys into calls on the parts, and the parts' news into what the page shows.
+import { ApiError, clientMetrics, hangupCall, realtimeToken } from "./api.js";
+import { ErrorBox } from "./errors.js";
+import { EventLog } from "./eventlog.js";
+import { Conversation } from "./events.js";
+import { History } from "./history.js";
+import { LANGUAGES, language, onLanguageChange, pickLanguage, setLanguage, t, translate } from "./i18n.js";
+import { Meters } from "./meters.js";
+import { listMics, saveMic, savedMic } from "./mic.js";
+import { Session } from "./session.js";
+import { Account } from "./signin.js";
+import { Talk } from "./talk.js";
+import { TokenSource } from "./token.js";
+import { Transcript } from "./transcript.js";
+
+const $ = (id) => document.getElementById(id);
+
+// The realtime voices (reference §3.1); the server's policy may allow fewer.
+const VOICES = ["alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse", "marin", "cedar"];
+const TRANSCRIPTION_LANGUAGES = {
+  en: "English", es: "Español", fr: "Français", de: "Deutsch", it: "Italiano", pt: "Português",
+  nl: "Nederlands", pl: "Polski", ru: "Русский", tr: "Türkçe", ar: "العربية", hi: "हिन्दी",
+  zh: "中文", ja: "日本語", ko: "한국어",
+};
+// Renew this long before the 60-minute cap; ?renew_before=SECONDS changes it (for trying it out).
+const RENEW_BEFORE_S = Number(new URLSearchParams(location.search).get("renew_before")) || 300;
+
+const stored = (key, fallback = "") => {
+  try {
+    return localStorage.getItem(key) ?? fallback;
+  } catch {
+    return fallback;
+  }
+};
+const store = (key, value) => {
+  try {
+    localStorage.setItem(key, value);
+  } catch {
+    /* not remembered */
+  }
+};
+
+// ---- the parts ---------------------------------------------------------------------------------
+
+const errorBox = new ErrorBox($("error"), { onAction: (action) => act(action) });
+const showError = (error) => {
+  if (error && !(error instanceof Error) && error.key) errorBox.showMessage(error);
+  else errorBox.show(error);
+  if (error instanceof ApiError && error.status === 401) {
+    session.dispose("signed_out");
+    account.signedOut();
+  }
+};
+const tokens = new TokenSource(() => realtimeToken());
+const history = new History();
+const transcript = new Transcript($("transcript"));
+const meters = new Meters();
+const eventLog = new EventLog($("event-log"));
+const conversation = new Conversation({
+  transcript,
+  history,
+  onChange: () => scheduleRender(),
+  onError: (error) => showError(error),
+  onResponseDone: () => talk.responseDone(),
+});
+const session = new Session({
+  tokens,
+  history,
+  renewBeforeS: RENEW_BEFORE_S,
+  choices: () => ({ voice: $("voice-select").value, language: $("language-select").value, deviceId: savedMic() }),
+  busy: () => conversation.responseActive || conversation.assistantSpeaking || conversation.userSpeaking || talk.holding,
+  report: (body, options) => clientMetrics(body, options),
+  hangup: (callId, options) => hangupCall(callId, options),
+  hooks: {
+    onState: (state) => onSessionState(state),
+    onStep: (name, state, ms) => showStep(name, state, ms),
+    onEvent: (event) => {
+      eventLog.add("in", event);
+      conversation.handle(event);
+      if (event.type === "session.updated" || event.type === "session.created") showCallInfo();
+    },
+    onSent: (event) => eventLog.add("out", event),
+    onRemoteStream: (stream) => {
+      const audio = $("remote-audio");
+      audio.srcObject = stream;
+      audio.play().catch(() => {});
+      meters.attach("assistant", stream, $("assistant-meter"));
+    },
+    onMicStream: (stream) => {
+      // During a connect the meter waits for the call (AudioContext work would slow the connect).
+      if (stream && session.state !== "connecting") {
+        meters.attach("mic", stream, $("mic-meter"));
+        fillMics(); // the labels appear once the microphone is allowed
+      }
+      if (!stream) meters.detach("mic");
+    },
+    onCall: () => showCallInfo(),
+    onNote: (key, kind) => transcript.note(key, kind),
+    onError: (error) => showError(error),
+  },
+});
+const talk = new Talk({ session, conversation, transcript, history });
+const account = new Account({
+  onUser: (user) => onUser(user),
+  onError: (error) => showError(error),
+  beforeSignOut: async () => {
+    await session.dispose("signout");
+    tokens.stop();
+    await meters.close();
+  },
+});
+
+// ---- connect and stop --------------------------------------------------------------------------
+
+async function connect(event) {
+  // Steps are timed from the click itself (the event's time is on performance.now()'s clock).
+  const t0 = event?.timeStamp || performance.now();
+  errorBox.clear();
+  resetSteps();
+  const earlier = transcript.element.childElementCount > 0;
+  try {
+    await session.start(t0);
+    if (earlier && session.connected) transcript.note("note.newConversation");
+  } catch (error) {
+    showError(error);
+  }
+}
+
+async function stop(reason = "user") {
+  await session.stop(reason);
+}
+
+function act(action) {
+  if (action === "retry") connect();
+  else if (action === "signin") $("key").focus();
+}
+
+function onSessionState(state) {
+  const focused = document.activeElement;
+  if (state === "idle") {
+    conversation.reset();
+    $("remote-audio").srcObject = null;
+    meters.close();
+    talk.holding = false;
+  } else if (state === "reconnecting") {
+    conversation.reset();
+  } else if (state === "connected") {
+    tokens.prefetch(); // the next reconnect or renewal finds a token ready
+    if (session.micStream) meters.attach("mic", session.micStream, $("mic-meter"));
+    fillMics();
+  }
+  scheduleRender(() => {
+    // Keep the keyboard focus on the call's button as Connect and Hang up take each other's place.
+    if (state !== "idle" && focused === $("connect-button")) $("stop-button").focus();
+    const lost = !focused || focused === document.body || focused.hidden || focused.disabled;
+    if (state === "idle" && (focused === $("stop-button") || lost)) $("connect-button").focus();
+  });
+}
+
+// ---- what the page shows ----------------------------------------------------------------------
+
+// Only what changed is written: render() runs on every event, and a write costs style work even when
+// the value is the same (which matters while a call is being set up).
+function setText(element, text) {
+  if (element.textContent !== text) element.textContent = text;
+}
+function setAttr(element, name, value) {
+  if (element.getAttribute(name) !== value) element.setAttribute(name, value);
+}
+function setLabel(element, key) {
+  if (element.dataset.i18n !== key) element.dataset.i18n = key;
+  setText(element, t(key));
+}
+
+// Drawn once per frame at most, and never inside the click that starts a call: the offer goes out first.
+let renderQueued = false;
+const afterRender = [];
+function scheduleRender(then) {
+  if (then) afterRender.push(then);
+  if (renderQueued) return;
+  renderQueued = true;
+  requestAnimationFrame(() => {
+    renderQueued = false;
+    render();
+    for (const task of afterRender.splice(0)) task();
+  });
+}
+
+function render() {
+  const state = session.state;
+  const live = session.connected;
+  $("connect-button").hidden = state !== "idle";
+  $("stop-button").hidden = state === "idle";
+  const pill = $("call-state");
+  setAttr(pill, "data-state", state);
+  setLabel(pill, `state.${state}`);
+  for (const id of ["mute-button", "ptt-button", "text-input", "send-button"]) $(id).disabled = !live;
+  $("interrupt-button").disabled = !live || !(conversation.responseActive || conversation.assistantSpeaking);
+  setAttr($("mute-button"), "aria-pressed", String(session.muted));
+  setLabel($("mute-button"), session.muted ? "talk.unmute" : "talk.mute");
+  setAttr($("ptt-button"), "aria-pressed", String(talk.holding));
+  setAttr($("user-speaking"), "data-active", String(live && conversation.userSpeaking));
+  setAttr($("assistant-speaking"), "data-active", String(live && conversation.assistantSpeaking));
+}
+
+function resetSteps() {
+  for (const step of $("steps").children) {
+    step.dataset.state = "pending";
+    step.querySelector(".step-time").textContent = "";
+  }
+}
+
+function showStep(name, state, ms) {
+  const step = $("steps").querySelector(`[data-step="${name}"]`);
+  if (!step) return;
+  step.dataset.state = state;
+  step.querySelector(".step-time").textContent = state === "done" ? `${Math.round(ms)} ms` : "";
+}
+
+function timeOf(unixSeconds) {
+  return new Date(unixSeconds * 1000).toLocaleTimeString(language(), { hour: "2-digit", minute: "2-digit" });
+}
+
+function showCallInfo() {
+  const call = session.call;
+  const info = $("call-info");
+  if (!call?.session) {
+    info.textContent = "";
+    return;
+  }
+  const voice = call.session.audio?.output?.voice;
+  info.textContent = t("call.info", {
+    call: call.id || "?",
+    model: call.session.model || "?",
+    voice: typeof voice === "string" ? voice : voice?.id || "?",
+    until: call.expiresAt ? timeOf(call.expiresAt) : "?",
+  });
+}
+
+function showTokenInfo(token = tokens.valid) {
+  $("token-info").textContent = token
+    ? t("token.info", { model: token.session?.model || "?", until: timeOf(token.expires_at) })
+    : "";
+}
+
+function fillOptions(select, options, value) {
+  select.replaceChildren(
+    ...options.map(([optionValue, label]) => {
+      const option = document.createElement("option");
+      option.value = optionValue;
+      option.textContent = label;
+      return option;
+    }),
+  );
+  select.value = options.some(([v]) => v === value) ? value : options[0][0];
+}
+
+function fillChoices() {
+  fillOptions($("ui-language"), Object.entries(LANGUAGES), language());
+  fillOptions($("voice-select"), [["", t("settings.voiceDefault")], ...VOICES.map((v) => [v, v])], stored("voxgate.voice"));
+  fillOptions(
+    $("language-select"),
+    [["auto", t("settings.languageAuto")], ...Object.entries(TRANSCRIPTION_LANGUAGES)],
+    stored("voxgate.transcriptionLanguage", "auto"),
+  );
+}
+
+async function fillMics() {
+  const mics = await listMics().catch(() => []);
+  const options = [["", t("settings.micDefault")]];
+  mics.forEach((mic, index) => options.push([mic.deviceId, mic.label || t("settings.micNumbered", { n: index + 1 })]));
+  fillOptions($("mic-select"), options, savedMic());
+}
+
+function onUser(user) {
+  if (user) {
+    tokens.start();
+    session.prepare({ revive: true });
+    fillMics();
+  } else {
+    session.dispose("signed_out");
+    tokens.stop();
+    showTokenInfo(null);
+  }
+  render();
+}
+
+// ---- controls -----------------------------------------------------------------------------------
+
+$("connect-button").addEventListener("click", connect);
+$("stop-button").addEventListener("click", () => stop("user"));
+$("mute-button").addEventListener("click", () => {
+  session.setMuted(!session.muted);
+  render();
+});
+$("interrupt-button").addEventListener("click", () => talk.interrupt());
+$("text-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  if (talk.sendText($("text-input").value)) $("text-input").value = "";
+});
+
+// Push-to-talk: the button (pointer or keyboard) or Space held anywhere outside a control.
+const ptt = $("ptt-button");
+const pttDown = () => {
+  talk.pttDown();
+  render();
+};
+const pttUp = async () => {
+  const released = talk.pttUp();
+  render();
+  await released;
+};
+ptt.addEventListener("pointerdown", (event) => {
+  ptt.setPointerCapture?.(event.pointerId);
+  pttDown();
+});
+for (const type of ["pointerup", "pointercancel", "lostpointercapture"]) ptt.addEventListener(type, pttUp);
+ptt.addEventListener("keydown", (event) => {
+  if (event.key !== " " && event.key !== "Enter") return;
+  event.preventDefault();
+  if (!event.repeat) pttDown();
+});
+ptt.addEventListener("keyup", (event) => {
+  if (event.key !== " " && event.key !== "Enter") return;
+  event.preventDefault();
+  pttUp();
+});
+ptt.addEventListener("click", (event) => event.preventDefault());
+const typing = (target) => target?.closest?.("input, textarea, select, button, summary, a, [contenteditable]");
+document.addEventListener("keydown", (event) => {
+  if (event.key === "Escape" && !$("event-drawer").hidden) {
+    toggleLog(false);
+  } else if (event.code === "Space" && !typing(event.target) && session.connected) {
+    event.preventDefault();
+    if (!event.repeat) pttDown();
+  }
+});
+document.addEventListener("keyup", (event) => {
+  if (event.code === "Space" && talk.holding && !typing(event.target)) pttUp();
+});
+window.addEventListener("blur", () => talk.holding && pttUp());
+
+// Settings: remembered; applied to the call in progress when it makes sense.
+$("ui-language").addEventListener("change", (event) => setLanguage(event.target.value));
+$("voice-select").addEventListener("change", (event) => {
+  store("voxgate.voice", event.target.value);
+  if (session.connected && event.target.value) {
+    session.send({ type: "session.update", session: { type: "realtime", audio: { output: { voice: event.target.value } } } });
+  }
+});
+$("language-select").addEventListener("change", (event) => {
+  store("voxgate.transcriptionLanguage", event.target.value);
+  const model = conversation.session?.audio?.input?.transcription?.model;
+  if (session.connected && model) {
+    const transcription = { model };
+    if (event.target.value !== "auto") transcription.language = event.target.value;
+    session.send({ type: "session.update", session: { type: "realtime", audio: { input: { transcription } } } });
+  }
+});
+$("mic-select").addEventListener("change", (event) => {
+  saveMic(event.target.value);
+  session.switchMic(event.target.value).catch((error) => showError(error));
+});
+navigator.mediaDevices?.addEventListener?.("devicechange", () => fillMics());
+
+// The event log drawer.
+function toggleLog(open = $("event-drawer").hidden) {
+  $("event-drawer").hidden = !open;
+  $("log-toggle").setAttribute("aria-expanded", String(open));
+  eventLog.show(open);
+  (open ? $("log-close") : $("log-toggle")).focus();
+}
+$("log-toggle").addEventListener("click", () => toggleLog());
+$("log-close").addEventListener("click", () => toggleLog(false));
+$("log-clear").addEventListener("click", () => eventLog.clear());
+
+// Leaving the page ends the call for real: channel, peer connection, tracks, AudioContext, and voxgate.
+window.addEventListener("pagehide", () => {
+  session.dispose("pagehide", { keepalive: true });
+  meters.close();
+});
+tokens.onChange((token) => showTokenInfo(token));
+tokens.onError((error) => {
+  // A background refresh refused with 401: the sign-in has ended (expired, or signed out elsewhere).
+  if (error instanceof ApiError && error.status === 401) showError(error);
+});
+
+// ---- start --------------------------------------------------------------------------------------
+
+onLanguageChange(() => {
+  fillChoices();
+  fillMics();
+  errorBox.render();
+  showCallInfo();
+  showTokenInfo();
+  render();
+});
+window.addEventListener("unhandledrejection", (event) => showError(event.reason));
+await setLanguage(pickLanguage(), { remember: false });
+translate();
+render();
+await account.start();
+document.documentElement.dataset.ready = "1";

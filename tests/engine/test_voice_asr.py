@@ -1,0 +1,57 @@
+"""Whisper's short window (``window_s``): the engine's setting gives the words of the 30 s window,
+faster, and hands what it can't do well to the standard path."""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import pytest
+
+from tests.engine.voice_kit import SENTENCES, espeak, recognizer, silence
+from voxgate.engine.speech.asr import WhisperRecognizer
+from voxgate.engine.speech.wer import word_error_rate
+
+
+@pytest.fixture(scope="module")
+def full_window() -> WhisperRecognizer:
+    return WhisperRecognizer(cpu_threads=2)
+
+
+async def test_short_window_hears_the_same_words_faster(full_window: WhisperRecognizer) -> None:
+    short = recognizer()
+    assert short.window_s == 10.0
+    results: dict[str, tuple[list[str], list[float]]] = {}
+    for name, rec in (("short", short), ("full", full_window)):
+        await rec.transcribe(silence(500), sample_rate=24000)  # warm-up
+        texts, times = [], []
+        for sentence in SENTENCES:
+            start = time.perf_counter()
+            texts.append(
+                (await rec.transcribe(silence(300) + espeak(sentence) + silence(200), sample_rate=24000)).text
+            )
+            times.append(time.perf_counter() - start)
+        results[name] = (texts, times)
+    # On 60 clips (espeak-ng and piper) both windows scored the same; a handful of sentences is noisier.
+    short_wer = word_error_rate(SENTENCES, results["short"][0])
+    assert short_wer <= 0.15 and short_wer <= word_error_rate(SENTENCES, results["full"][0]) + 0.1
+    assert statistics.median(results["short"][1]) < statistics.median(results["full"][1]) / 2
+    assert (await short.transcribe(silence(2000), sample_rate=24000)).text == ""
+
+
+async def test_long_turns_take_the_standard_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    short = recognizer()
+    calls: list[float] = []
+    original = short._transcribe_window
+
+    def spy(audio: object, language: str | None, window_s: float) -> object:
+        calls.append(window_s)
+        return original(audio, language, window_s)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(short, "_transcribe_window", spy)
+    speech = espeak(SENTENCES[1])
+    long_turn = speech + silence(300) + speech + silence(300) + speech  # ~13 s: over the 9 s limit
+    heard = await short.transcribe(long_turn, sample_rate=24000)
+    assert calls == [] and word_error_rate(" ".join([SENTENCES[1]] * 3), heard.text) <= 0.2
+    await short.transcribe(speech, sample_rate=24000)
+    assert calls == [10.0]
