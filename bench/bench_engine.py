@@ -42,7 +42,7 @@ from aiortc.jitterbuffer import JitterBuffer
 from openai import AsyncOpenAI
 from tests.engine.voice_kit import SENTENCES, SpeakingMic, TimedRtcClient, espeak, speech_edges
 
-KEY = "sk-bench-engine-0123456789"
+KEY = "sk-bench-engine-test-0123456789"  # a fake key for the local engine
 GAP_LIMIT_MS = 100.0
 REPLY_LIMIT_MS = 2000.0
 SESSION = {"type": "realtime", "audio": {"input": {"transcription": {"model": "whisper-1"}}}}
@@ -336,7 +336,7 @@ async def main() -> None:
     parser.add_argument("--barge-ins", type=int, default=5)
     parser.add_argument("--tts", default="auto", choices=["auto", "piper", "espeak"])
     parser.add_argument("--beam", type=int, default=5)
-    parser.add_argument("--asr-threads", type=int, default=2)
+    parser.add_argument("--asr-threads", type=int, default=1)
     parser.add_argument(
         "--window", type=float, default=10.0, help="Whisper window for short turns, s (30: off)"
     )

@@ -208,7 +208,8 @@ async def gateway(gateway_factory: Callable[..., Any]) -> AsyncIterator[Gateway]
 # -- the browser: Debian's chromium driven by pip playwright (never `playwright install`) -----------
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
+# Without the background-networking flags Chromium keeps trying to reach the internet.
+CHROMIUM_BASE_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
     "--disable-quic",
@@ -216,10 +217,11 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
-    "--use-fake-ui-for-media-stream",
     "--use-fake-device-for-media-stream",
     "--autoplay-policy=no-user-gesture-required",
 ]
+# Microphone permission granted without a prompt.
+CHROMIUM_ARGS = [*CHROMIUM_BASE_ARGS, "--use-fake-ui-for-media-stream"]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 
 

@@ -26,7 +26,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from tests.conftest import ARTIFACTS, CHROMIUM, in_thread, service_missing
+from tests.conftest import ARTIFACTS, CHROMIUM, CHROMIUM_BASE_ARGS, in_thread, service_missing
 from tests.support.server import ServerThread, free_port
 from voxgate.adapters.sql import AccountStore, Database
 from voxgate.settings import Settings
@@ -34,16 +34,9 @@ from voxgate.web.app import create_app
 
 ENGINE_KEY = "sk-test-console-" + "0123456789abcdef"
 SENTENCE = "the quick brown fox jumps over the lazy dog"
+# No fake-UI flag: the page's permission is granted (or refused) per test through the context.
 BROWSER_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--use-fake-device-for-media-stream",
-    "--autoplay-policy=no-user-gesture-required",
+    *CHROMIUM_BASE_ARGS,
     # Only 127.0.0.1 exists for ICE in these tests (see loopback_ice), and no mDNS names.
     "--allow-loopback-in-peer-connection",
     "--disable-features=WebRtcHideLocalIpsWithMdns",
