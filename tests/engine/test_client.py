@@ -28,6 +28,7 @@ import httpx
 import pytest
 import uvicorn
 
+from tests.conftest import service_missing
 from tests.engine.conftest import API_KEY, EngineServer
 from tests.engine.realtime_kit import EventReader, check_server_event
 from voxgate.client import CallRejected, ConnectionClosed, RealtimeClient, read_wav
@@ -91,7 +92,7 @@ def sine(ms: int, rate: int, channels: int = 1, amplitude: float = 0.3) -> bytes
 def speech_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A spoken phrase with silence around it, made with espeak-ng + sox (as a browser's fake mic)."""
     if not (shutil.which("espeak-ng") and shutil.which("sox")):
-        pytest.skip("espeak-ng and sox are needed to make speech")
+        service_missing("espeak-ng and sox", "not installed; make test installs them as root")
     folder = tmp_path_factory.mktemp("speech")
     raw, mono = folder / "raw.wav", folder / "speech.wav"
     subprocess.run(["espeak-ng", "-w", str(raw), PHRASE], check=True)

