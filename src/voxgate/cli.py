@@ -136,22 +136,19 @@ def engine(host: str, port: int) -> None:
 
     settings = _settings()
     logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
-    keys = list(settings.engine.api_keys)
-    if not keys:
-        keys = ["sk-local-" + secrets.token_urlsafe(24)]
+    extra_keys: list[str] = []
+    if not settings.engine.api_keys:
+        extra_keys.append("sk-local-" + secrets.token_urlsafe(24))
         click.echo("voxgate engine: VOXGATE_ENGINE__API_KEYS is not set; this run accepts the key:")
-        click.echo(f"  {keys[0]}")
-    config = engine_config(
-        settings.model_copy(update={"engine": settings.engine.model_copy(update={"api_keys": keys})})
-    )
+        click.echo(f"  {extra_keys[0]}")
     app = create_engine_app(
-        config,
+        engine_config(settings, extra_keys),
         responder=build_responder(settings),
         synthesizer=create_synthesizer(settings.engine.tts),
         observer_factory=build_voice(settings),
     )
     click.echo(f"voxgate engine: serving http://{host}:{port}/v1", err=True)
-    uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower())
+    uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower(), ws_max_size=WS_MAX_SIZE)
 
 
 @main.command()

@@ -26,6 +26,7 @@ from voxgate.engine.speech.tts import create_synthesizer
 from voxgate.engine.speech.vad import SileroVAD
 from voxgate.engine.voice.observer import voice_observer_factory
 from voxgate.settings import Settings
+from voxgate.web.errors import error_response
 
 __all__ = [
     "EMBEDDED_PREFIX",
@@ -119,16 +120,12 @@ class EngineMount:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.app is None:
             if scope["type"] == "http":
-                from starlette.responses import JSONResponse
-
-                body = {
-                    "error": {
-                        "type": "server_error",
-                        "code": "engine_starting",
-                        "message": "The local engine is starting.",
-                        "param": None,
-                    }
-                }
-                await JSONResponse(body, status_code=503)(scope, receive, send)
+                starting = error_response(
+                    503, "server_error", "engine_starting", "The local engine is starting."
+                )
+                await starting(scope, receive, send)
+            elif scope["type"] == "websocket":
+                # 1013: try again later.
+                await send({"type": "websocket.close", "code": 1013})
             return
         await self.app(scope, receive, send)
