@@ -71,7 +71,7 @@ def serve(port: int, tts: str, beam: int, asr_threads: int, window: float, lag: 
     from voxgate.engine.http import create_engine_app
     from voxgate.engine.speech.asr import WhisperRecognizer
     from voxgate.engine.speech.tts import create_synthesizer
-    from voxgate.engine.speech.vad import SileroVAD
+    from voxgate.engine.speech.vad import SileroModel
     from voxgate.engine.voice.observer import voice_observer_factory
 
     logging.basicConfig(level=logging.WARNING)
@@ -83,7 +83,7 @@ def serve(port: int, tts: str, beam: int, asr_threads: int, window: float, lag: 
     app = create_engine_app(
         EngineConfig(api_keys=frozenset({KEY})),
         synthesizer=create_synthesizer(tts),
-        observer_factory=voice_observer_factory(SileroVAD, recognizer),
+        observer_factory=voice_observer_factory(SileroModel().detector, recognizer),
     )
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
@@ -148,6 +149,7 @@ def engine(host: str, port: int) -> None:
         observer_factory=build_voice(settings),
     )
     click.echo(f"voxgate engine: serving http://{host}:{port}/v1", err=True)
+    gc.freeze()  # the models stay for the process's life: no full collection needs to walk them (see web.app)
     uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower(), ws_max_size=WS_MAX_SIZE)
 
 

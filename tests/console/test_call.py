@@ -93,6 +93,51 @@ def test_connect_shows_each_step_and_reports_it(
     assert console_page.errors == [], console_page.errors
 
 
+# Holds the SDP answer in the page for a while, as a far-away upstream would.
+SLOW_ANSWER = """
+(() => {
+  const fetch = window.fetch.bind(window);
+  window.fetch = async (url, options = {}) => {
+    if (String(url).includes("/realtime/calls") && options.method === "POST") {
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+    }
+    return fetch(url, options);
+  };
+})();
+"""
+
+
+def test_a_slow_connect_shows_its_steps_as_they_happen(
+    quiet_browser: Any, open_page: Callable[..., ConsolePage], artifacts: Path
+) -> None:
+    """The page holds its frames during a connect (see app.js), but only briefly: a connect that takes
+    long shows "connecting" and which steps are done, under way and still to come."""
+    console_page = open_page(quiet_browser)
+    page = console_page.page
+    page.add_init_script(SLOW_ANSWER)
+    console_page.open().sign_in()
+    page.locator("#token-info").get_by_text("Token ready").wait_for()
+    page.click("#connect-button")
+    page.wait_for_selector("#steps [data-step=sdp][data-state=active]", timeout=1000)
+    assert page.locator("#call-state").get_attribute("data-state") == "connecting"
+    assert page.locator("#call-state").inner_text().lower().startswith("connecting")
+    # The microphone is asked for 60 ms after the offer went out when the answer takes longer.
+    page.wait_for_selector("#steps [data-step=mic][data-state=done]", timeout=1000)
+    states = page.eval_on_selector_all("#steps li", "els => els.map(e => [e.dataset.step, e.dataset.state])")
+    assert dict(states) == {
+        "token": "done",
+        "mic": "done",
+        "offer": "done",
+        "sdp": "active",
+        "channel": "pending",
+        "session": "pending",
+    }
+    assert page.locator("#stop-button").is_visible()
+    console_page.screenshot(artifacts, "02b-connecting")
+    page.wait_for_selector("#call-state[data-state=connected]", timeout=10_000)
+    assert console_page.errors == [], console_page.errors
+
+
 def test_text_round_trip_is_shown_and_heard(
     quiet_browser: Any, open_page: Callable[..., ConsolePage], artifacts: Path
 ) -> None:

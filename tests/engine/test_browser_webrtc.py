@@ -85,13 +85,13 @@ def recognizer() -> Any:
 @pytest.fixture
 def servers(recognizer: Any) -> Iterator[tuple[ServerThread, ServerThread]]:
     """The engine (espeak-ng voice, the voice pipeline) and, on another origin, the static test pages."""
-    from voxgate.engine.speech.vad import SileroVAD
+    from voxgate.engine.speech.vad import SileroModel
     from voxgate.engine.voice import voice_observer_factory
 
     engine_app = create_engine_app(
         EngineConfig(api_keys=frozenset({API_KEY})),
         synthesizer=EspeakSynthesizer(),
-        observer_factory=voice_observer_factory(SileroVAD, recognizer),
+        observer_factory=voice_observer_factory(SileroModel().detector, recognizer),
     )
     pages_app = Starlette(routes=[Mount("/", StaticFiles(directory=PAGES, html=True))])
     with ServerThread(engine_app) as engine, ServerThread(pages_app) as pages:

@@ -320,11 +320,11 @@ def recognizer() -> Any:
 async def voice_server(make_server: MakeServer, recognizer: Any) -> tuple[EngineServer, list[dict[str, Any]]]:
     """An engine with the real voice pipeline (Silero VAD, Whisper) and espeak-ng, and a list of every
     event its sessions sent: how the test checks what the CLI in another process received."""
-    from voxgate.engine.speech.vad import SileroVAD
+    from voxgate.engine.speech.vad import SileroModel
     from voxgate.engine.voice import voice_observer_factory
 
     sent: list[dict[str, Any]] = []
-    voice = voice_observer_factory(SileroVAD, recognizer)
+    voice = voice_observer_factory(SileroModel().detector, recognizer)
 
     def observe(session: RealtimeSession) -> Any:
         async def record(text: str) -> None:

@@ -29,7 +29,7 @@ from voxgate.engine.speech.tts import (
     piper_available,
     split_text,
 )
-from voxgate.engine.speech.vad import SileroVAD, speech_regions
+from voxgate.engine.speech.vad import SileroModel, SileroVAD, speech_regions
 from voxgate.engine.speech.wer import normalize_text, number_to_words, word_error_rate
 
 SENTENCES = [
@@ -133,6 +133,23 @@ def test_vad_streaming_matches_batch_and_reset(speech: dict[str, bytes]) -> None
     assert vad.probabilities(pcm) == pytest.approx(streamed, abs=1e-6)
     assert vad.sample_rate == 16000
     assert vad.window_samples == 512
+
+
+def test_vad_detectors_share_one_model_but_not_state(speech: dict[str, bytes]) -> None:
+    """Detectors made from one loaded model (as the engine does, one per session) keep their own state:
+    interleaving two streams window by window gives each the probabilities it gets alone."""
+    model = SileroModel()
+    first, second = (pad_with_noise(speech[s], 0.3, 0.3) for s in SENTENCES[:2])
+    alone = [model.detector().probabilities(pcm) for pcm in (first, second)]
+    a, b = model.detector(), model.detector()
+    window = audio.samples_to_bytes(a.window_samples)
+    mixed: tuple[list[float], list[float]] = ([], [])
+    for i in range(0, min(len(first), len(second)) - window + 1, window):
+        mixed[0].append(a.probability(first[i : i + window]))
+        mixed[1].append(b.probability(second[i : i + window]))
+    for got, want in zip(mixed, alone, strict=True):
+        assert got == pytest.approx(want[: len(got)], abs=1e-6)
+    assert max(mixed[0]) > 0.9 and max(mixed[1]) > 0.9  # both streams did see speech
 
 
 def test_vad_rejects_wrong_window() -> None:

@@ -15,7 +15,7 @@ from tests.engine.conftest import EngineServer
 from tests.engine.test_webrtc import start_call, wait_for
 from tests.engine.voice_kit import SENTENCES, SpeakingMic, TimedRtcClient, espeak, recognizer, speech_edges
 from voxgate.engine.speech.tts import EspeakSynthesizer
-from voxgate.engine.speech.vad import SileroVAD
+from voxgate.engine.speech.vad import SileroModel
 from voxgate.engine.speech.wer import word_error_rate
 from voxgate.engine.voice.observer import voice_observer_factory
 
@@ -25,7 +25,8 @@ Timed = list[tuple[float, dict[str, Any]]]
 
 async def voice_server(make_server: MakeServer) -> EngineServer:
     return await make_server(
-        observer_factory=voice_observer_factory(SileroVAD, recognizer()), synthesizer=EspeakSynthesizer()
+        observer_factory=voice_observer_factory(SileroModel().detector, recognizer()),
+        synthesizer=EspeakSynthesizer(),
     )
 
 

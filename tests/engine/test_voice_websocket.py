@@ -13,7 +13,7 @@ from tests.engine.conftest import EngineServer
 from tests.engine.realtime_kit import EventReader, rms, sdk_reader
 from tests.engine.voice_kit import SENTENCES, espeak, recognizer, silence, speech_edges
 from voxgate.engine.audio import pcm16_to_b64
-from voxgate.engine.speech.vad import SileroVAD
+from voxgate.engine.speech.vad import SileroModel
 from voxgate.engine.speech.wer import word_error_rate
 from voxgate.engine.voice.observer import voice_observer_factory
 
@@ -23,7 +23,7 @@ EDGE_TOLERANCE_MS = 150
 
 
 async def voice_server(make_server: MakeServer) -> EngineServer:
-    return await make_server(observer_factory=voice_observer_factory(SileroVAD, recognizer()))
+    return await make_server(observer_factory=voice_observer_factory(SileroModel().detector, recognizer()))
 
 
 async def append(conn: Any, pcm: bytes, chunk_ms: int = CHUNK_MS) -> None:
@@ -199,7 +199,8 @@ async def test_barge_in_over_websocket_cancels_the_reply(make_server: MakeServer
     from tests.engine.realtime_kit import SlowResponder
 
     server = await make_server(
-        observer_factory=voice_observer_factory(SileroVAD, recognizer()), responder=SlowResponder()
+        observer_factory=voice_observer_factory(SileroModel().detector, recognizer()),
+        responder=SlowResponder(),
     )
     client: AsyncOpenAI
     async with server.client() as client, client.realtime.connect(model="gpt-realtime") as conn:

@@ -13,21 +13,12 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from aiortc import (
-    RTCConfiguration,
-    RTCDataChannel,
-    RTCIceServer,
-    RTCPeerConnection,
-    RTCRtpSender,
-    RTCSessionDescription,
-)
-from aiortc.jitterbuffer import JitterBuffer
+from aiortc import RTCDataChannel, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
-from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from av import AudioFrame, AudioResampler
 
-from voxgate.engine.config import IceServer
-from voxgate.engine.playback import PlaybackTrack
+from voxgate.engine.ice_pacing import prompt_ice
+from voxgate.engine.peer import Peer
 from voxgate.engine.realtime_session import RealtimeSession
 from voxgate.engine.seams import AudioPlayback
 from voxgate.errors import InvalidRequest
@@ -36,20 +27,19 @@ __all__ = ["EVENTS_CHANNEL", "RtcCall"]
 
 log = logging.getLogger(__name__)
 EVENTS_CHANNEL = "oai-events"
-# The codecs OpenAI answers with (reference §2.1): Opus 48 kHz first, then G.711.
-_CODECS = ("audio/opus", "audio/pcmu", "audio/pcma")
 
 SessionFactory = Callable[[AudioPlayback | None], RealtimeSession]
 
 
 class RtcCall:
-    """A call answered by the engine; build it, :meth:`answer` the offer, later :meth:`close` it."""
+    """A call answered by the engine; build it on a :class:`~voxgate.engine.peer.Peer` (which it then
+    owns), :meth:`answer` the offer, later :meth:`close` it."""
 
     def __init__(
         self,
         call_id: str,
+        peer: Peer,
         *,
-        ice_servers: tuple[IceServer, ...],
         connect_timeout_s: float,
         make_session: SessionFactory,
         on_closed: Callable[[RtcCall], None],
@@ -57,15 +47,12 @@ class RtcCall:
         self.id = call_id
         self.session: RealtimeSession | None = None
         self.closed = asyncio.Event()
-        servers = [
-            RTCIceServer(urls=s.urls, username=s.username, credential=s.credential) for s in ice_servers
-        ]
-        # Always explicit: left empty, aiortc would reach for a public STUN server.
-        self._pc = RTCPeerConnection(RTCConfiguration(iceServers=servers))
+        self._peer = peer
+        self._pc = peer.pc
+        self._track = peer.track
         self._make_session = make_session
         self._on_closed = on_closed
         self._connect_timeout = connect_timeout_s
-        self._track: PlaybackTrack | None = None
         self._channel: RTCDataChannel | None = None
         self._inbox: asyncio.Queue[str | bytes] = asyncio.Queue()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -89,14 +76,6 @@ class RtcCall:
         pc.on("datachannel", self._on_datachannel)
         pc.on("track", self._on_track)
         pc.on("connectionstatechange", self._on_state)
-        if "\nm=audio" in offer_sdp:
-            # Codecs are negotiated inside setRemoteDescription, so the transceiver and its preferences
-            # must exist before it; aiortc then matches the offered audio section to this transceiver.
-            self._track = PlaybackTrack()
-            transceiver = pc.addTransceiver(self._track, direction="sendrecv")
-            _shorten_jitter_buffer(transceiver.receiver)
-            codecs = RTCRtpSender.getCapabilities("audio").codecs
-            transceiver.setCodecPreferences([c for m in _CODECS for c in codecs if c.mimeType.lower() == m])
         try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
         except Exception as exc:  # aiortc's SDP parser raises many kinds; all mean the offer is bad
@@ -106,6 +85,7 @@ class RtcCall:
         self.session = self._make_session(self._track if _receives_audio(offer_sdp) else None)
         self._spawn(self._end_with_session(self.session))
         self._spawn(self._watch_connect())
+        prompt_ice(pc)  # before setLocalDescription, which starts ICE
         await pc.setLocalDescription(await pc.createAnswer())
         return str(pc.localDescription.sdp)
 
@@ -190,9 +170,7 @@ class RtcCall:
         await asyncio.gather(*tasks, return_exceptions=True)
         if self.session is not None:
             await self.session.aclose()
-        if self._track is not None:
-            self._track.stop()
-        await self._pc.close()
+        await self._peer.close()
         self.closed.set()
         self._on_closed(self)
 
@@ -203,15 +181,3 @@ def _receives_audio(offer_sdp: str) -> bool:
         if section.startswith("audio"):
             return not any(f"a={d}" in section for d in ("sendonly", "inactive"))
     return False
-
-
-def _shorten_jitter_buffer(receiver: RTCRtpReceiver) -> None:
-    """Decode the caller's audio after one packet of reordering room instead of aiortc's four.
-
-    aiortc holds 4 packets (80 ms) of received audio before decoding, which would add 80 ms to every
-    end of turn and every barge-in. One packet still puts a pair of swapped packets back in order. The
-    buffer is private to aiortc, so this checks what it replaces and otherwise leaves aiortc alone.
-    """
-    attribute = "_RTCRtpReceiver__jitter_buffer"
-    if isinstance(getattr(receiver, attribute, None), JitterBuffer):
-        setattr(receiver, attribute, JitterBuffer(capacity=16, prefetch=1))

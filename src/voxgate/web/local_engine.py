@@ -23,7 +23,7 @@ from voxgate.engine.responder import EchoResponder, Responder
 from voxgate.engine.seams import InputObserverFactory
 from voxgate.engine.speech.asr import WhisperRecognizer
 from voxgate.engine.speech.tts import create_synthesizer
-from voxgate.engine.speech.vad import SileroVAD
+from voxgate.engine.speech.vad import SileroModel
 from voxgate.engine.voice.observer import voice_observer_factory
 from voxgate.settings import Settings
 from voxgate.web.errors import error_response
@@ -72,7 +72,8 @@ def build_responder(settings: Settings) -> Responder:
 
 def build_voice(settings: Settings) -> InputObserverFactory:
     """The voice pipeline (turn detection, barge-in, transcription): Whisper loaded here, once, and
-    shared; a Silero VAD per session. Blocking (~1 s): run it in a thread from async code.
+    shared; Silero's model loaded once too, with a detector (its state) per session. Blocking (~1 s):
+    run it in a thread from async code.
 
     Whisper encodes turns of up to 9 s in a 10 s window rather than its 30 s one: a quarter of the
     time for the same words (see :mod:`voxgate.engine.speech.asr`), which is most of the reply latency.
@@ -81,7 +82,7 @@ def build_voice(settings: Settings) -> InputObserverFactory:
         settings.engine.asr_model, cpu_threads=settings.engine.asr_threads, window_s=10.0
     )
     recognizer.warm_up()
-    return voice_observer_factory(SileroVAD, recognizer)
+    return voice_observer_factory(SileroModel().detector, recognizer)
 
 
 async def build_engine(
@@ -100,6 +101,7 @@ async def build_engine(
         observer_factory=voice,
     )
     stack.push_async_callback(engine.aclose)
+    engine.start()
     log.info(
         "local engine ready (responder %s, voice %s)", settings.engine.responder, type(synthesizer).__name__
     )

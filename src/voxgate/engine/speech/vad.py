@@ -17,7 +17,7 @@ import numpy.typing as npt
 from voxgate.engine.audio import pcm16_to_float, samples_to_bytes
 from voxgate.engine.speech.weights import locate
 
-__all__ = ["SileroVAD", "speech_regions"]
+__all__ = ["SileroModel", "SileroVAD", "speech_regions"]
 
 _WINDOW = 512  # samples per call at 16 kHz: the only size Silero v5+ accepts at this rate
 _CONTEXT = 64  # trailing samples of the previous window that v5+ expects prepended (input is 576 long)
@@ -28,15 +28,13 @@ def default_model_path() -> Path:
     return locate("silero-vad") / "silero_vad_v6.onnx"
 
 
-class SileroVAD:
-    """:class:`~voxgate.engine.speech.base.VoiceActivityDetector` backed by Silero's ONNX model.
+class SileroModel:
+    """Silero's ONNX model, loaded once (an onnxruntime session costs a few ms and a few MB).
 
-    One instance per audio stream: it carries the model's recurrent state and the last 64 samples.
-    Creating one costs ~20 ms (an onnxruntime session); calls are ~0.1 ms each.
+    It holds no stream state (that is fed in and out of every run), so one model serves every
+    :class:`SileroVAD` of the process: sessions of a call no longer pay for loading it while the
+    caller waits for the SDP answer.
     """
-
-    sample_rate: int = 16000
-    window_samples: int = _WINDOW
 
     def __init__(self, model_path: str | Path | None = None, *, threads: int = 1) -> None:
         """Load the model (default: the faster-whisper asset). ``threads`` stays 1: one window is tiny and
@@ -48,14 +46,35 @@ class SileroVAD:
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
         opts.log_severity_level = 3  # keep onnxruntime's initializer warnings out of our logs
-        self._session = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
-        names = {i.name for i in self._session.get_inputs()}
+        self.session = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+        names = {i.name for i in self.session.get_inputs()}
         if {"input", "h", "c"} <= names:
-            self._layout = "hc"  # faster-whisper's copy
+            self.layout = "hc"  # faster-whisper's copy
         elif {"input", "state", "sr"} <= names:
-            self._layout = "state"  # upstream silero_vad.onnx
+            self.layout = "state"  # upstream silero_vad.onnx
         else:
             raise ValueError(f"{path} is not a Silero v5/v6 model (inputs: {sorted(names)})")
+
+    def detector(self) -> SileroVAD:
+        """A new detector (one per audio stream) on this model."""
+        return SileroVAD(self)
+
+
+class SileroVAD:
+    """:class:`~voxgate.engine.speech.base.VoiceActivityDetector` backed by Silero's ONNX model.
+
+    One instance per audio stream: it carries the model's recurrent state and the last 64 samples. Give
+    it a shared :class:`SileroModel` (then it is made in microseconds), or a path or nothing to load a
+    model of its own; calls are ~0.1 ms each.
+    """
+
+    sample_rate: int = 16000
+    window_samples: int = _WINDOW
+
+    def __init__(self, model: SileroModel | str | Path | None = None, *, threads: int = 1) -> None:
+        self._model = model if isinstance(model, SileroModel) else SileroModel(model, threads=threads)
+        self._session = self._model.session
+        self._layout = self._model.layout
         self._window_bytes = samples_to_bytes(_WINDOW)
         self._sr = np.array(self.sample_rate, dtype=np.int64)
         self.reset()

@@ -17,7 +17,8 @@ plays. Heavy libraries stay in :mod:`voxgate.engine.speech`; nothing here import
 Wiring::
 
     recognizer = WhisperRecognizer()  # load once, share
-    engine = Engine(config, synthesizer=..., observer_factory=voice_observer_factory(SileroVAD, recognizer))
+    vad = SileroModel()  # load once too; each session gets its own detector (its state)
+    engine = Engine(config, observer_factory=voice_observer_factory(vad.detector, recognizer))
 """
 
 from __future__ import annotations

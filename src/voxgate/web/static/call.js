@@ -106,7 +106,9 @@ export class Call {
   /**
    * The peer connection, with the channel and the audio transceiver, and its offer: made before the
    * offer (reference §2.1) and, as it needs no network, possibly well before the click. The
-   * microphone's track joins later by replaceTrack, which needs no renegotiation.
+   * microphone's track joins later by replaceTrack, which needs no renegotiation. The offer POSTed is
+   * the local description as it is at that moment: prepared ahead, it lists the candidates gathered
+   * meanwhile, so the answerer can check them at once instead of waiting for the browser's checks.
    */
   prepare() {
     if (this.offer) return this.offer;
@@ -124,7 +126,6 @@ export class Call {
     this.offer = (async () => {
       const offer = await pc.createOffer();
       await pc.setLocalDescription(offer);
-      return offer.sdp;
     })();
     this.offer.catch(() => {}); // reported by connect()
     return this.offer;
@@ -139,7 +140,10 @@ export class Call {
    */
   async connect({ t0 = performance.now(), token, track, sessionUpdate, timeoutMs = 20000 }) {
     this.t0 = t0;
-    const offerReady = this.time("offer", this.prepare());
+    const offerReady = this.time(
+      "offer",
+      this.prepare().then(() => this.pc.localDescription.sdp),
+    );
     const opened = this.opened;
     const failed = new Promise((_, reject) => {
       this.failConnect = reject;
