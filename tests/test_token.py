@@ -163,6 +163,7 @@ async def test_two_instances_sharing_redis_grant_exactly_the_limit(
     [
         ("unauthorized", 502, "upstream_auth_failed"),
         ("rate_limited", 503, "upstream_rate_limited"),
+        ("quota_exhausted", 503, "upstream_quota_exhausted"),
         ("invalid", 502, "upstream_rejected"),
         ("server_error", 502, "upstream_error"),
     ],
@@ -180,6 +181,9 @@ async def test_upstream_failures_map_to_gateway_errors(
         assert response.headers["Retry-After"] == "7"
     if mode == "unauthorized":
         assert "OPENAI_API_KEY" in error["message"]
+    if mode == "quota_exhausted":
+        assert "Retry-After" not in response.headers  # waiting will not help
+        assert "no quota left" in error["message"]
     if mode == "invalid":
         assert "Invalid value: 'gpt-nope'" in error["message"]
         assert error["param"] == "session.model"

@@ -34,6 +34,7 @@ __all__ = [
     "UpstreamBusy",
     "UpstreamError",
     "UpstreamNotConfigured",
+    "UpstreamQuotaExhausted",
     "UpstreamRejected",
     "UpstreamTimeout",
     "UpstreamUnreachable",
@@ -120,6 +121,14 @@ class UpstreamAuthFailed(UpstreamError):
 class UpstreamBusy(UpstreamError):
     status_code = 503
     default_code = "upstream_rate_limited"
+
+
+class UpstreamQuotaExhausted(UpstreamError):
+    """The OpenAI account behind voxgate has no quota left (OpenAI's 429 ``insufficient_quota``):
+    unlike a rate limit, waiting a few seconds will not help."""
+
+    status_code = 503
+    default_code = "upstream_quota_exhausted"
 
 
 class UpstreamTimeout(UpstreamError):

@@ -276,7 +276,9 @@ def artifacts() -> Path:
 class ConsolePage:
     """A console page in its own browser context, with the instrumentation's records at hand."""
 
-    def __init__(self, browser: Any, console: Console, *, mic: bool = True, **context_options: Any) -> None:
+    def __init__(
+        self, browser: Any, console: Console, *, mic: bool = True, script: str = "", **context_options: Any
+    ) -> None:
         context_options.setdefault("viewport", {"width": 1100, "height": 900})
         self.context = browser.new_context(**context_options)
         if mic:
@@ -284,6 +286,8 @@ class ConsolePage:
         self.console = console
         self.page = self.context.new_page()
         self.page.add_init_script(INSTRUMENT)
+        if script:  # the test's own, e.g. to hold or alter what the network answers
+            self.page.add_init_script(script)
         self.errors: list[str] = []
         self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
         self.page.on("console", self._console)
@@ -321,6 +325,11 @@ class ConsolePage:
         self.page.click("#signin-form button[type=submit]")
         self.page.locator("#console").wait_for(state="visible")
         return self
+
+    def start_connect(self) -> None:
+        """Click Connect once the prefetched secret is there, without waiting for the outcome."""
+        self.page.locator("#token-info").get_by_text("Token ready").wait_for()
+        self.page.click("#connect-button")
 
     def connect(self, timeout: float = 15_000) -> str:
         """Click Connect; wait until connected; the call id."""
@@ -403,7 +412,8 @@ class ConsolePage:
 
 @pytest.fixture
 def open_page(console: Console) -> Iterator[Callable[..., ConsolePage]]:
-    """``open_page(browser, mic=True, **context_options)``: a console page, closed after the test."""
+    """``open_page(browser, mic=True, script="", **context_options)``: a console page, closed after the
+    test."""
     pages: list[ConsolePage] = []
 
     def make(browser: Any, *, target: Console | None = None, **options: Any) -> ConsolePage:

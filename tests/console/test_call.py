@@ -112,12 +112,9 @@ def test_a_slow_connect_shows_its_steps_as_they_happen(
 ) -> None:
     """The page holds its frames during a connect (see app.js), but only briefly: a connect that takes
     long shows "connecting" and which steps are done, under way and still to come."""
-    console_page = open_page(quiet_browser)
+    console_page = open_page(quiet_browser, script=SLOW_ANSWER).open().sign_in()
     page = console_page.page
-    page.add_init_script(SLOW_ANSWER)
-    console_page.open().sign_in()
-    page.locator("#token-info").get_by_text("Token ready").wait_for()
-    page.click("#connect-button")
+    console_page.start_connect()
     page.wait_for_selector("#steps [data-step=sdp][data-state=active]", timeout=1000)
     assert page.locator("#call-state").get_attribute("data-state") == "connecting"
     assert page.locator("#call-state").inner_text().lower().startswith("connecting")

@@ -1,16 +1,20 @@
 """Errors a person can act on, in real Chromium: a refused microphone, too many tokens, the voice
-service down, an error event from the session, and being signed out — never a blank page."""
+service down, a connection that cannot be made, an error event from the session, and being signed
+out — never a blank page."""
 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.conftest import CANARY_KEY
 from tests.console.conftest import Console, ConsolePage, serve_console
+from tests.support.fake_openai import FakeOpenAIState
 
 pytestmark = pytest.mark.browser
 
@@ -99,6 +103,84 @@ def test_voice_service_down(
         assert page.locator("#error .error-action").inner_text() == "Try again"
         assert page.locator("#steps [data-step=token]").get_attribute("data-state") == "failed"
         assert page.evaluate("() => window.__vg.streams.length") == 0
+
+
+# Connectivity checks that can never succeed, as behind a firewall: the answer's ICE password is
+# replaced in the page, so the browser's checks fail their integrity check at the engine (real ICE on
+# both sides, nothing mocked), and Chromium gives up on its own (about 15 s).
+WRONG_ICE_PASSWORD = """
+(() => {
+  const fetch = window.fetch.bind(window);
+  window.fetch = async (url, options = {}) => {
+    const response = await fetch(url, options);
+    const post = String(url).includes("/realtime/calls") && options.method === "POST";
+    if (!post || !response.ok) return response;
+    const answer = (await response.text())
+      .split("\\r\\n")
+      .map((line) => (line.startsWith("a=ice-pwd:") ? "a=ice-pwd:" + "x".repeat(line.length - 10) : line))
+      .join("\\r\\n");
+    return new Response(answer, { status: response.status, headers: response.headers });
+  };
+})();
+"""
+
+
+def test_a_connection_that_cannot_be_made_says_what_to_check(
+    quiet_browser: Any, open_page: Callable[..., ConsolePage], console: Console, artifacts: Path
+) -> None:
+    console_page = open_page(quiet_browser, script=WRONG_ICE_PASSWORD).open().sign_in()
+    page = console_page.page
+    console_page.start_connect()
+    page.locator("#error").get_by_text("The audio connection could not be established.").wait_for(
+        timeout=40_000
+    )
+    assert "firewall" in page.locator("#error").inner_text()
+    assert page.locator("#error .error-action").inner_text() == "Try again"
+    assert page.locator("#call-state").get_attribute("data-state") == "idle"
+    assert page.locator("#steps [data-step=channel]").get_attribute("data-state") == "failed"
+    console_page.screenshot(artifacts, "11-ice-failed")
+    # Reported as such, and the call the engine had answered is ended, not left to time out.
+    (report,) = [r for r in console_page.reports if r["event"] == "connect"]
+    assert report["outcome"] == "ice_failed", report
+    call_id = report["call_id"]
+    deadline = time.monotonic() + 10
+    while console.has_call(call_id) and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+    assert not console.has_call(call_id)
+    # Nothing is left on: no live microphone track, no open peer connection.
+    assert page.evaluate(
+        "() => window.__vg.streams.every((s) => s.getTracks().every((t) => t.readyState === 'ended'))"
+    )
+    assert (
+        page.evaluate("() => window.__vg.pcs.filter((pc) => pc.connectionState !== 'closed').length") <= 1
+    )  # the spare
+
+
+def test_a_used_up_quota_says_so_and_does_not_retry(
+    quiet_browser: Any,
+    open_page: Callable[..., ConsolePage],
+    upstream_url: str,
+    fake_openai: FakeOpenAIState,
+    tmp_path: Path,
+    artifacts: Path,
+) -> None:
+    # OpenAI's own answer when the account behind voxgate has no credits left (the strict fake).
+    fake_openai.mode = "quota_exhausted"
+    with serve_console(tmp_path, upstream_url=upstream_url, OPENAI_API_KEY=CANARY_KEY) as broke:
+        console_page = open_page(quiet_browser, target=broke).open().sign_in(broke.key)
+        page = console_page.page
+        page.click("#connect-button")
+        page.locator("#error").get_by_text("The voice budget is used up.").wait_for()
+        assert "Ask your administrator" in page.locator("#error").inner_text()
+        assert page.locator("#error .error-action").is_hidden()  # trying again now would not help
+        assert page.locator("#steps [data-step=token]").get_attribute("data-state") == "failed"
+        assert page.evaluate("() => window.__vg.streams.length") == 0  # the microphone never came on
+        console_page.screenshot(artifacts, "12-budget")
+        (report,) = [r for r in console_page.reports if r["event"] == "connect"]
+        assert report["error_code"] == "upstream_quota_exhausted"
+        mints = len(fake_openai.requests)
+        page.wait_for_timeout(1500)
+        assert len(fake_openai.requests) == mints, "nothing is retried"
 
 
 def test_session_errors_are_shown(quiet_browser: Any, open_page: Callable[..., ConsolePage]) -> None:

@@ -22,7 +22,7 @@ from starlette.routing import Route
 from voxgate.errors import InvalidRequest
 from voxgate.protocol.strict import parse_strict
 
-MODES = ("ok", "unauthorized", "rate_limited", "slow", "invalid", "server_error")
+MODES = ("ok", "unauthorized", "rate_limited", "quota_exhausted", "slow", "invalid", "server_error")
 
 
 @dataclass
@@ -106,6 +106,14 @@ def create_fake_openai(state: FakeOpenAIState) -> Starlette:
                 "requests",
                 "rate_limit_exceeded",
                 **{"retry-after": "7"},
+            )
+        if state.mode == "quota_exhausted":
+            # What OpenAI answers when the account's credits or monthly limit are used up.
+            return _error(
+                429,
+                "You exceeded your current quota, please check your plan and billing details.",
+                "insufficient_quota",
+                "insufficient_quota",
             )
         if state.mode == "slow":
             await asyncio.sleep(state.slow_seconds)

@@ -16,6 +16,7 @@ from voxgate.errors import (
     UpstreamBusy,
     UpstreamError,
     UpstreamNotConfigured,
+    UpstreamQuotaExhausted,
     UpstreamRejected,
     UpstreamTimeout,
     UpstreamUnreachable,
@@ -70,11 +71,16 @@ class OpenAIUpstream:
                 f"The upstream rejected voxgate's API key (HTTP {exc.status_code}); "
                 "check OPENAI_API_KEY on the server."
             )
+        if isinstance(exc, openai.RateLimitError) and _error_code(exc) == "insufficient_quota":
+            return UpstreamQuotaExhausted(
+                "The OpenAI account behind voxgate has no quota left; its administrator has to add "
+                "credits or raise its limits."
+            )
         if isinstance(exc, openai.RateLimitError):
             retry = exc.response.headers.get("retry-after", "")
             retry_after = int(float(retry)) if retry.replace(".", "", 1).isdigit() else 1
             return UpstreamBusy(
-                "The upstream is rate limiting voxgate or its quota is used up; try again later.",
+                "The upstream is rate limiting voxgate; try again later.",
                 retry_after=max(1, retry_after),
             )
         if isinstance(exc, openai.APITimeoutError | TimeoutError):
@@ -137,3 +143,11 @@ class OpenAIUpstream:
         if self._client is not None:
             await self._client.close()
             self._client = None
+
+
+def _error_code(exc: openai.APIStatusError) -> str | None:
+    """The ``error.code`` of an OpenAI error response, if it has one."""
+    body = exc.body if isinstance(exc.body, dict) else {}
+    detail = body.get("error", body)
+    code = detail.get("code") if isinstance(detail, dict) else None
+    return code if isinstance(code, str) else None

@@ -25,7 +25,15 @@ let eventCounter = 0;
 export const newEventId = (prefix = "vg") =>
   `${prefix}_${Date.now().toString(36)}${(eventCounter++).toString(36)}`;
 
-const BUDGET_CODES = new Set(["budget_exhausted", "budget_exceeded", "insufficient_quota", "quota_exceeded"]);
+// Error codes meaning the money is used up (voxgate's budgets, or the OpenAI account's quota): waiting
+// a few seconds will not help.
+export const BUDGET_CODES = new Set([
+  "budget_exhausted",
+  "budget_exceeded",
+  "insufficient_quota",
+  "quota_exceeded",
+  "upstream_quota_exhausted",
+]);
 
 async function sdpError(response) {
   const text = await response.text().catch(() => "");
@@ -176,10 +184,13 @@ export class Call {
       await Promise.race([Promise.all([sessionReady, micReady]), failed, timeout]);
     } catch (error) {
       this.close();
-      // Steps still under way will not finish: show them as not done rather than in progress.
+      // Steps still under way will not finish: show them as not done rather than in progress, except
+      // the connection itself when that is what failed.
       this.aborted = true;
+      const connectionFailed = error instanceof CallError && ["ice_failed", "timeout"].includes(error.code);
       for (const [name, step] of Object.entries(this.steps)) {
-        if (step.end === undefined && !step.failed) this.hooks.onStep?.(name, "pending");
+        if (step.end !== undefined || step.failed) continue;
+        this.hooks.onStep?.(name, connectionFailed && name === "channel" ? "failed" : "pending");
       }
       throw error;
     } finally {

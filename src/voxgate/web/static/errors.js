@@ -1,11 +1,10 @@
 // Errors a person can act on: each failure becomes a translated message, a hint on what to do, and
 // (where one helps) an action button. The error box is re-rendered when the language changes.
 import { ApiError } from "./api.js";
-import { CallError } from "./call.js";
+import { BUDGET_CODES, CallError } from "./call.js";
 import { t } from "./i18n.js";
 import { MicError } from "./mic.js";
 
-const BUDGET_CODES = new Set(["budget_exhausted", "budget_exceeded", "insufficient_quota", "quota_exceeded"]);
 const UPSTREAM_CODES = new Set(["upstream_unreachable", "upstream_timeout", "upstream_error", "upstream_not_configured"]);
 
 /** What to say about `error`: {key, params, help, action} (keys into the locale files). */

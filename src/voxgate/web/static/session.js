@@ -3,7 +3,7 @@
 // clean up on stop. The conversation's text is replayed into each new call so the assistant keeps
 // its context. The microphone belongs to the session and is shared by its calls.
 import { ApiError, serverNow } from "./api.js";
-import { Call, CallError } from "./call.js";
+import { BUDGET_CODES, Call, CallError } from "./call.js";
 import { MicError, openMic, stopStream } from "./mic.js";
 
 const BACKOFF_BASE_MS = 500;
@@ -42,7 +42,7 @@ export function sessionUpdate(minted, { voice, language }) {
 /** An error that another attempt will not fix. */
 function fatal(error) {
   if (error instanceof MicError) return true;
-  if (error instanceof ApiError) return [400, 401, 403, 404].includes(error.status);
+  if (error instanceof ApiError) return [400, 401, 402, 403, 404].includes(error.status) || BUDGET_CODES.has(error.code);
   if (error instanceof CallError) return ["budget", "sdp_rejected"].includes(error.code);
   return false;
 }
