@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
-from tests.conftest import Gateway
+from tests.conftest import Gateway, running
 from tests.support.fake_openai import FakeOpenAIState
+from voxgate.web.app import create_app
 
 
 async def test_security_headers_on_pages_and_api(gateway: Gateway) -> None:
@@ -104,3 +106,17 @@ async def test_unknown_route_and_method_use_the_error_shape(gateway: Gateway) ->
     wrong = await gateway.client.get("/api/realtime-token")
     assert wrong.status_code == 405
     assert wrong.json()["error"]["code"] == "method_not_allowed"
+
+
+async def test_serve_freezes_what_startup_loaded(make_settings: Any) -> None:
+    """``voxgate serve`` (``freeze_heap=True``) keeps startup's objects out of the collector's passes;
+    an app embedded elsewhere (the default) leaves the process's collector alone."""
+    assert gc.get_freeze_count() == 0
+    async with running(create_app(make_settings()), "http://testserver"):
+        assert gc.get_freeze_count() == 0
+    try:
+        async with running(create_app(make_settings(), freeze_heap=True), "http://testserver") as client:
+            assert gc.get_freeze_count() > 10_000
+            assert (await client.get("/healthz")).status_code == 200
+    finally:
+        gc.unfreeze()

@@ -119,7 +119,7 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
     if workers > 1:
         uvicorn.run("voxgate.web.app:create_app_from_env", factory=True, workers=workers, **options)
     else:
-        uvicorn.run(create_app(settings), **options)
+        uvicorn.run(create_app(settings, freeze_heap=True), **options)
 
 
 @main.command()
@@ -149,7 +149,8 @@ def engine(host: str, port: int) -> None:
         observer_factory=build_voice(settings),
     )
     click.echo(f"voxgate engine: serving http://{host}:{port}/v1", err=True)
-    gc.freeze()  # the models stay for the process's life: no full collection needs to walk them (see web.app)
+    gc.collect()  # the models stay for the process's life: no full collection needs to walk them
+    gc.freeze()  # (see create_app's freeze_heap)
     uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower(), ws_max_size=WS_MAX_SIZE)
 
 

@@ -39,11 +39,13 @@ class ScriptedRecognizer:
         self,
         text: str = "hello there",
         *,
+        texts: tuple[str, ...] = (),
         fail: bool = False,
         count: bool = False,
         delays: tuple[float, ...] = (),
     ) -> None:
         self.text = text
+        self.texts = texts  # said by the first calls, in order, instead of `text`
         self.fail = fail
         self.count = count
         self.delays = delays
@@ -61,6 +63,8 @@ class ScriptedRecognizer:
             await asyncio.sleep(self.delays[call - 1])
         if self.fail:
             raise RuntimeError("model crashed")
+        if call <= len(self.texts):
+            return Transcript(self.texts[call - 1])
         return Transcript(f"{self.text} {call}" if self.count else self.text)
 
 
@@ -193,6 +197,30 @@ async def test_no_words_no_reply_and_barge_in_over_websocket() -> None:
         sequence = await events.until("response.done")
         assert sequence[0]["type"] == "input_audio_buffer.speech_started"
         assert sequence[-1]["response"]["status_details"] == {"type": "cancelled", "reason": "turn_detected"}
+    finally:
+        await session.aclose()
+
+
+async def test_words_deferred_by_more_speech_are_answered_even_if_that_was_a_noise() -> None:
+    """ "Stop." then, before it is answered, a breath the detector takes for speech: the breath's turn
+    has no words, but the user's words are still answered, once, when it ends."""
+    recognizer = ScriptedRecognizer(texts=("stop", ""))
+    recognizer.gate = asyncio.Event()  # the first transcript comes after the second turn has started
+    session, events = await open_session(recognizer)
+    try:
+        session.feed_input_audio(silence(300) + speech(600) + silence(400) + speech(150) + silence(400))
+        first = await events.until("input_audio_buffer.speech_started")
+        second = await events.until("input_audio_buffer.speech_started")
+        assert "input_audio_buffer.committed" in [e["type"] for e in second]
+        await events.until("conversation.item.done")
+        recognizer.gate.set()
+        sequence = await events.until("response.done")
+        assert sequence[0]["type"] == "response.created"
+        reply = sequence[-1]["response"]["output"][0]["content"][0]["text"]
+        assert reply.startswith('You said: "stop"'), reply
+        assert first[-1]["item_id"] != second[-1]["item_id"]
+        await events.expect("rate_limits.updated")
+        await events.nothing(0.3)  # one reply, not two
     finally:
         await session.aclose()
 

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from voxgate.engine.config import EngineConfig
 from voxgate.engine.ids import new_id
 from voxgate.engine.keys import Credential, KeyStore
-from voxgate.engine.peer import SparePeers
+from voxgate.engine.peer import Peer
 from voxgate.engine.realtime_session import RealtimeSession
 from voxgate.engine.responder import EchoResponder, Responder
 from voxgate.engine.rtc_call import RtcCall
@@ -48,23 +48,13 @@ class Engine:
         self._clock = clock
         self._calls: dict[str, RtcCall] = {}
         self._sessions: set[RealtimeSession] = set()
-        # A peer connection made and gathered ahead of the next offer (see voxgate.engine.peer).
-        self.spares = SparePeers(config.ice_servers)
         self._closed = False
         # Validate the configured defaults once, so a typo fails at startup, not on the first call.
         if config.default_session:
             parse_session_request({"type": "realtime", **config.default_session})
 
     async def __aenter__(self) -> Engine:
-        self.start()
         return self
-
-    def start(self) -> None:
-        """Start the engine's own background work (a spare peer connection for the next call).
-
-        Needs a running event loop; idempotent. Without it the work starts with the first call.
-        """
-        self.spares.start()
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -131,7 +121,7 @@ class Engine:
         """Answer a WebRTC offer; returns ``(call_id, answer_sdp)``. The call is closed again on failure."""
         call = RtcCall(
             new_id("rtc", 16),
-            self.spares.take(audio="\nm=audio" in offer_sdp),
+            Peer(self.config.ice_servers, audio="\nm=audio" in offer_sdp),
             connect_timeout_s=self.config.call_connect_timeout_s,
             make_session=lambda playback: self.new_session(session_config, "webrtc", playback),
             on_closed=self._forget_call,
@@ -163,7 +153,6 @@ class Engine:
         if self._closed:
             return
         self._closed = True
-        await self.spares.aclose()
         await asyncio.gather(*(call.close() for call in list(self._calls.values())), return_exceptions=True)
         for session in list(self._sessions):
             # The WebSocket handlers see ``ended`` and close their sockets; aclose cancels the rest.

@@ -184,7 +184,6 @@ def create_engine_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        the_engine.start()
         try:
             yield
         finally:

@@ -73,8 +73,9 @@ class EchoResponder:
     * last item a ``function_call_output`` → ``The <name> tool returned: <output>.``
     * user words naming a function tool (or ``tool_choice`` forcing one) → a call of that tool with
       arguments ``{"text": <words>}``
-    * otherwise → ``You said: "<words>". I am the voxgate echo assistant.`` (or a short prompt to speak
-      when the user's words are unknown, e.g. untranscribed audio)
+    * otherwise → ``You said: "<words>". I am the voxgate echo assistant.``, with the latest user words
+      (a last turn without any, like a noise, does not hide the one before it), or a short prompt to
+      speak when no user words are known, e.g. only untranscribed audio
 
     Text is streamed word by word so cancellation and streaming paths are exercised.
     """
@@ -89,8 +90,9 @@ class EchoResponder:
             )
             reply = f"The {name} tool returned: {last.get('output', '')}."
         else:
-            user: dict[str, Any] = next((i for i in reversed(items) if i.get("role") == "user"), {})
-            words = _user_words(user)
+            # The latest user words: a last turn with none (a noise) does not hide the turn before it.
+            said = (_user_words(i) for i in reversed(items) if i.get("role") == "user")
+            words = next((w for w in said if w), "")
             tool = self._chosen_tool(request, words)
             if tool is not None:
                 yield FunctionCall(name=tool, arguments=json.dumps({"text": words}))

@@ -31,8 +31,14 @@ __all__ = ["create_app", "create_app_from_env"]
 log = logging.getLogger("voxgate")
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """The voxgate web app. Services open in the lifespan and close in reverse order."""
+def create_app(settings: Settings, *, freeze_heap: bool = False) -> FastAPI:
+    """The voxgate web app. Services open in the lifespan and close in reverse order.
+
+    ``freeze_heap`` (what ``voxgate serve`` asks for) moves everything loaded at startup, the speech
+    models above all, out of the garbage collector's reach once the services are open: without it a
+    full collection stalled the event loop, and every call's audio, for ~100 ms now and then. It acts
+    on the whole process, so an app embedded in another program leaves it off.
+    """
     engine_key = internal_key() if settings.uses_embedded_engine else None
     secrets = [engine_key] if engine_key else []
     if settings.openai_api_key is not None:
@@ -49,10 +55,9 @@ def create_app(settings: Settings) -> FastAPI:
                 engine_mount.attach(engine)
                 app.state.engine = engine
             app.state.services = await open_services(settings, stack, engine_key)
-            # The speech models and everything loaded so far live as long as the process: keep them out
-            # of the collector's full passes, which otherwise stall the event loop (and every call's
-            # audio) for ~100 ms now and then.
-            gc.freeze()
+            if freeze_heap:
+                gc.collect()  # so that no garbage is frozen with the rest
+                gc.freeze()
             yield
 
     app = FastAPI(
@@ -91,4 +96,4 @@ def create_app(settings: Settings) -> FastAPI:
 
 def create_app_from_env() -> FastAPI:
     """Factory for ``uvicorn --factory`` workers: Settings from the environment, built here at the edge."""
-    return create_app(Settings())
+    return create_app(Settings(), freeze_heap=True)

@@ -101,7 +101,6 @@ async def build_engine(
         observer_factory=voice,
     )
     stack.push_async_callback(engine.aclose)
-    engine.start()
     log.info(
         "local engine ready (responder %s, voice %s)", settings.engine.responder, type(synthesizer).__name__
     )

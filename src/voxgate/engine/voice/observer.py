@@ -88,6 +88,8 @@ class VoiceObserver:
         self._turn_item: str | None = None  # the item announced by speech_started
         self._holds: dict[str, float] = {}  # decided commits not done yet: item -> first ms they need
         self._respond: dict[str, bool] = {}  # detector commits: respond once transcribed?
+        self._revoked: set[str] = set()  # commits whose reply the user's next turn called off
+        self._owed = False  # a revoked turn had words: the next turn is answered even without any
         self._silent: set[str] = set()  # idle-timeout commits: nothing to transcribe
         self._trimmed_ms = 0.0
         self._replies_seen = 0
@@ -124,7 +126,9 @@ class VoiceObserver:
             params = self.params()
             if params is not None and params.interrupt_response:
                 cut = self._session.stop_playback()  # now, not after the queue: not one more frame
-                self._respond = dict.fromkeys(self._respond, False)  # the user goes on talking
+                # The user goes on talking: no reply to the turns before, yet; the next one answers them.
+                self._revoked.update(item for item, respond in self._respond.items() if respond)
+                self._respond = dict.fromkeys(self._respond, False)
         elif isinstance(frame, SpeechStoppedFrame):
             item_id, self._turn_item = self._turn_item or new_id("item"), None
             params = self.params()
@@ -211,14 +215,21 @@ class VoiceObserver:
         except InvalidRequest as exc:  # e.g. the client cleared the buffer meanwhile
             log.info("voice pipeline: turn %s not committed: %s", item_id, exc.message)
             self._respond.pop(item_id, None)
+            self._revoked.discard(item_id)
             self._silent.discard(item_id)
             return False
         return True
 
     async def _transcribe(self, item_id: str, audio: bytes, audio_format: dict[str, object]) -> None:
         text = await self._transcriber.transcribe(self._session, item_id, audio, audio_format)
-        # No words (noise, a cough): nothing to answer. The user speaking again also cancels the reply.
-        if self._respond.pop(item_id, False) and text:
+        respond = self._respond.pop(item_id, False)
+        if item_id in self._revoked:
+            self._revoked.discard(item_id)
+            self._owed = self._owed or bool(text)
+        # No words (noise, a cough): nothing to answer, unless words before it are still unanswered
+        # ("Stop." then a breath the detector took for more speech). Speaking again defers the reply.
+        if respond and (text or self._owed):
+            self._owed = False
             await self._create_response()
 
     async def _create_response(self) -> None:
