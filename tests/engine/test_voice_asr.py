@@ -3,9 +3,6 @@ faster, and hands what it can't do well to the standard path."""
 
 from __future__ import annotations
 
-import statistics
-import time
-
 import pytest
 
 from tests.engine.voice_kit import SENTENCES, espeak, recognizer, silence
@@ -18,24 +15,31 @@ def full_window() -> WhisperRecognizer:
     return WhisperRecognizer(cpu_threads=2)
 
 
-async def test_short_window_hears_the_same_words_faster(full_window: WhisperRecognizer) -> None:
+async def test_short_window_hears_the_same_words(
+    full_window: WhisperRecognizer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The 10 s window hears what the 30 s one does. How much faster it is, is measured by
+    ``bench/bench_engine.py --window 10`` against ``--window 30`` (about 4x), not asserted here."""
     short = recognizer()
     assert short.window_s == 10.0
-    results: dict[str, tuple[list[str], list[float]]] = {}
+    windows: list[float] = []
+    original = short._transcribe_window
+
+    def spy(audio: object, language: str | None, window_s: float) -> object:
+        windows.append(window_s)
+        return original(audio, language, window_s)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(short, "_transcribe_window", spy)
+    heard: dict[str, list[str]] = {}
     for name, rec in (("short", short), ("full", full_window)):
-        await rec.transcribe(silence(500), sample_rate=24000)  # warm-up
-        texts, times = [], []
-        for sentence in SENTENCES:
-            start = time.perf_counter()
-            texts.append(
-                (await rec.transcribe(silence(300) + espeak(sentence) + silence(200), sample_rate=24000)).text
-            )
-            times.append(time.perf_counter() - start)
-        results[name] = (texts, times)
+        heard[name] = [
+            (await rec.transcribe(silence(300) + espeak(sentence) + silence(200), sample_rate=24000)).text
+            for sentence in SENTENCES
+        ]
+    assert windows == [10.0] * len(SENTENCES)  # every turn took the short path
     # On 60 clips (espeak-ng and piper) both windows scored the same; a handful of sentences is noisier.
-    short_wer = word_error_rate(SENTENCES, results["short"][0])
-    assert short_wer <= 0.15 and short_wer <= word_error_rate(SENTENCES, results["full"][0]) + 0.1
-    assert statistics.median(results["short"][1]) < statistics.median(results["full"][1]) / 2
+    short_wer = word_error_rate(SENTENCES, heard["short"])
+    assert short_wer <= 0.15 and short_wer <= word_error_rate(SENTENCES, heard["full"]) + 0.1
     assert (await short.transcribe(silence(2000), sample_rate=24000)).text == ""
 
 
