@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from voxgate.errors import UpstreamNotConfigured
 
-__all__ = ["ClientSecret", "UnconfiguredUpstream", "Upstream"]
+__all__ = ["ClientSecret", "CreatedCall", "Sideband", "UnconfiguredUpstream", "Upstream"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,6 +19,27 @@ class ClientSecret:
     value: str
     expires_at: int
     session: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedCall:
+    """A WebRTC call the upstream answered: its id (from ``Location``) and the SDP answer."""
+
+    call_id: str
+    answer_sdp: str
+
+
+class Sideband(Protocol):
+    """A server-held connection to a live call (``/realtime?call_id=``): its server events, as raw JSON
+    bytes (parsed by :mod:`voxgate.protocol.sideband_events`), and a way to send client events."""
+
+    def events(self) -> AsyncIterator[bytes]:
+        """Every server event until the call (or the connection) ends; ends quietly on a normal close."""
+        ...
+
+    async def send(self, event: dict[str, Any]) -> None:
+        """Send one client event (e.g. ``conversation.item.retrieve``)."""
+        ...
 
 
 class Upstream(Protocol):
@@ -29,6 +52,18 @@ class Upstream(Protocol):
         self, *, session: dict[str, Any], ttl_seconds: int, safety_identifier: str | None = None
     ) -> ClientSecret:
         """Mint an ephemeral key for ``session``, valid for ``ttl_seconds`` (10–7200)."""
+        ...
+
+    async def create_call(
+        self, *, sdp: str, session: dict[str, Any], safety_identifier: str | None = None
+    ) -> CreatedCall:
+        """Relay an SDP offer (``POST /realtime/calls``, multipart ``sdp`` + ``session``) with the server's
+        key. Raises :class:`~voxgate.errors.InvalidRequest` for an offer the upstream refused."""
+        ...
+
+    def sideband(self, call_id: str) -> AbstractAsyncContextManager[Sideband]:
+        """Attach to a live call. Entering raises :class:`~voxgate.errors.NotFound` when the call is not
+        live, or an :class:`~voxgate.errors.UpstreamError`."""
         ...
 
     async def hangup(self, call_id: str) -> None:
@@ -55,6 +90,14 @@ class UnconfiguredUpstream:
     async def create_client_secret(
         self, *, session: dict[str, Any], ttl_seconds: int, safety_identifier: str | None = None
     ) -> ClientSecret:
+        raise UpstreamNotConfigured(self.message)
+
+    async def create_call(
+        self, *, sdp: str, session: dict[str, Any], safety_identifier: str | None = None
+    ) -> CreatedCall:
+        raise UpstreamNotConfigured(self.message)
+
+    def sideband(self, call_id: str) -> AbstractAsyncContextManager[Sideband]:
         raise UpstreamNotConfigured(self.message)
 
     async def hangup(self, call_id: str) -> None:

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import openai
 from openai import AsyncOpenAI
+from openai.resources.realtime.realtime import AsyncRealtimeConnection
+from websockets.exceptions import ConnectionClosed, ConnectionClosedOK, InvalidHandshake, InvalidStatus
 
-from voxgate.adapters.upstream.base import ClientSecret
+from voxgate.adapters.upstream.base import ClientSecret, CreatedCall
 from voxgate.errors import (
+    InvalidRequest,
     NotFound,
     UpstreamAuthFailed,
     UpstreamBusy,
@@ -119,6 +124,59 @@ class OpenAIUpstream:
             session=result.session.model_dump(mode="json", exclude_unset=True),
         )
 
+    async def create_call(
+        self, *, sdp: str, session: dict[str, Any], safety_identifier: str | None = None
+    ) -> CreatedCall:
+        """Relay an SDP offer with the server's key (multipart ``sdp`` + ``session``, reference §2.2).
+
+        The call id comes from ``Location`` (``/v1/realtime/calls/rtc_…``), as the official clients take it.
+        A 400 (a malformed offer) is the caller's fault: :class:`~voxgate.errors.InvalidRequest` on ``sdp``.
+        """
+        client = self._require_client()
+        headers = {"OpenAI-Safety-Identifier": safety_identifier} if safety_identifier else None
+        try:
+            async with asyncio.timeout(self.timeout):
+                raw = await client.realtime.calls.with_raw_response.create(
+                    sdp=sdp,
+                    session=session,  # type: ignore[arg-type]
+                    extra_headers=headers,
+                )
+        except openai.BadRequestError as exc:
+            raise InvalidRequest(
+                f"The SDP offer was refused: {self._scrub(_message(exc))}", code="invalid_offer", param="sdp"
+            ) from None
+        except (openai.OpenAIError, TimeoutError) as exc:
+            raise self._translate(exc) from None
+        call_id = raw.headers.get("location", "").rstrip("/").rsplit("/", 1)[-1]
+        if not call_id:
+            raise UpstreamError("The upstream answered the offer without a call id (no Location header).")
+        return CreatedCall(call_id=call_id, answer_sdp=raw.http_response.text)
+
+    @asynccontextmanager
+    async def sideband(self, call_id: str) -> AsyncIterator[_Sideband]:
+        """Attach to a live call over the sideband WebSocket (``/realtime?call_id=``, reference §2.5)."""
+        client = self._require_client()
+        try:
+            async with asyncio.timeout(self.timeout):
+                connection = await client.realtime.connect(call_id=call_id).enter()
+        except InvalidStatus as exc:
+            status = exc.response.status_code
+            if status == 404:
+                raise NotFound(f"Call '{call_id}' is not live.", code="call_not_found") from None
+            if status in (401, 403):
+                raise UpstreamAuthFailed(
+                    f"The upstream refused voxgate's key for the sideband (HTTP {status})."
+                ) from None
+            raise UpstreamError(f"The upstream refused the sideband (HTTP {status}).") from None
+        except TimeoutError:
+            raise UpstreamTimeout(f"The sideband did not open within {self.timeout:g} s.") from None
+        except (OSError, InvalidHandshake, openai.OpenAIError):
+            raise UpstreamUnreachable(f"Could not open a sideband at {self.base_url}.") from None
+        try:
+            yield _Sideband(connection)
+        finally:
+            await connection.close()
+
     async def hangup(self, call_id: str) -> None:
         """End a call; an unknown call is :class:`~voxgate.errors.NotFound`."""
         client = self._require_client()
@@ -143,6 +201,36 @@ class OpenAIUpstream:
         if self._client is not None:
             await self._client.close()
             self._client = None
+
+
+class _Sideband:
+    """One attached sideband: raw server events in, client events out."""
+
+    def __init__(self, connection: AsyncRealtimeConnection) -> None:
+        self._connection = connection
+
+    async def events(self) -> AsyncIterator[bytes]:
+        """Raw events until the upstream closes; a lost connection raises :class:`UpstreamUnreachable`."""
+        while True:
+            try:
+                yield await self._connection.recv_bytes()
+            except ConnectionClosedOK:
+                return
+            except ConnectionClosed:
+                raise UpstreamUnreachable("The sideband connection was lost.") from None
+
+    async def send(self, event: dict[str, Any]) -> None:
+        try:
+            await self._connection.send(event)  # type: ignore[arg-type]
+        except ConnectionClosed:
+            raise UpstreamUnreachable("The sideband connection was lost.") from None
+
+
+def _message(exc: openai.APIStatusError) -> str:
+    body = exc.body if isinstance(exc.body, dict) else {}
+    detail = body.get("error", body)
+    message = detail.get("message") if isinstance(detail, dict) else None
+    return str(message or exc.message)
 
 
 def _error_code(exc: openai.APIStatusError) -> str | None:

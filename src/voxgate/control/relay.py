@@ -1,0 +1,68 @@
+"""The relay: a browser's SDP offer goes upstream with the server's key, and the call is recorded and
+watched before the browser has its answer.
+
+No upstream credential and no upstream URL reach the browser: it gets the SDP answer and voxgate's own
+call id. A call that cannot be recorded is hung up again at once (voxgate runs no call it cannot see).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from voxgate.adapters.upstream import Upstream
+from voxgate.control.supervisor import Supervisor
+from voxgate.core.credentials import safety_identifier
+from voxgate.core.ledger import CallRecord, NewCall
+
+__all__ = ["RelayedCall", "relay_offer"]
+
+log = logging.getLogger("voxgate.relay")
+
+
+@dataclass(frozen=True, slots=True)
+class RelayedCall:
+    """What the browser is told (the answer) and what voxgate keeps (the call)."""
+
+    call: CallRecord
+    answer_sdp: str
+
+
+def _voice(session: dict[str, Any]) -> str | None:
+    voice = session.get("audio", {}).get("output", {}).get("voice")
+    return voice if isinstance(voice, str) else None
+
+
+async def relay_offer(
+    *,
+    upstream: Upstream,
+    supervisor: Supervisor,
+    user_id: int,
+    sdp: str,
+    session: dict[str, Any],
+    client_ip: str | None,
+) -> RelayedCall:
+    """Create the call upstream, record it, start watching it, and return the SDP answer."""
+    created = await upstream.create_call(
+        sdp=sdp, session=session, safety_identifier=safety_identifier(user_id)
+    )
+    try:
+        call = await supervisor.ledger.open_call(
+            NewCall(
+                upstream_call_id=created.call_id,
+                user_id=user_id,
+                mode="relay",
+                model=session.get("model"),
+                voice=_voice(session),
+                client_ip=client_ip,
+            )
+        )
+    except BaseException:
+        log.error("could not record call %s; hanging it up", created.call_id)
+        with contextlib.suppress(Exception):
+            await upstream.hangup(created.call_id)
+        raise
+    supervisor.watch(call)
+    return RelayedCall(call=call, answer_sdp=created.answer_sdp)

@@ -1,0 +1,255 @@
+"""The supervisor: a sideband on every live call, held by exactly one replica at a time.
+
+For each call it takes the call's lease (Redis or SQL), attaches to the call's sideband, and records what
+the call says (items, transcripts, usage, cost) in the ledger through a
+:class:`~voxgate.core.call_observer.CallObserver`. A call it cannot attach to within ``attach_timeout_s``
+is hung up: voxgate runs no call it cannot watch. A lost sideband is re-attached with backoff; a call the
+upstream no longer knows is recorded as ended.
+
+Replicas are stateless: every ``scan_interval_s`` each one looks for live calls in the ledger that nobody
+watches (their lease expired: a replica died) and takes them over. Shutdown detaches without ending calls
+and releases the leases, so another replica re-attaches at its next scan.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from voxgate.adapters.leases import LeaseStore
+from voxgate.adapters.upstream import Sideband, Upstream
+from voxgate.core.call_observer import (
+    CallObserver,
+    RecordItem,
+    RecordResponse,
+    RecordTranscription,
+    RetrieveItem,
+    SessionEnded,
+)
+from voxgate.core.ledger import CallRecord, Ledger, NewCall
+from voxgate.core.prices import PriceTable
+from voxgate.errors import NotFound, VoxgateError
+from voxgate.protocol.sideband_events import parse_supervised_event
+
+__all__ = ["Supervisor", "SupervisorConfig", "replica_name"]
+
+log = logging.getLogger("voxgate.supervisor")
+
+
+def replica_name() -> str:
+    """A name for this process among the replicas (host, pid and a random part)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+@dataclass(frozen=True, slots=True)
+class SupervisorConfig:
+    """Timings (seconds) and the defaults a call's observer starts from."""
+
+    attach_timeout_s: float = 5.0
+    lease_ttl_s: float = 6.0
+    heartbeat_s: float = 2.0
+    scan_interval_s: float = 2.0
+    transcription_model: str | None = None
+
+
+class _Unwatchable(Exception):
+    """The sideband could not be (re-)attached in time."""
+
+
+class Supervisor:
+    """Owns one watch task per call it supervises, and the scan that finds unwatched calls."""
+
+    def __init__(
+        self,
+        *,
+        ledger: Ledger,
+        leases: LeaseStore,
+        upstream: Upstream,
+        prices: PriceTable,
+        config: SupervisorConfig,
+        replica: str | None = None,
+    ) -> None:
+        self.ledger = ledger
+        self.replica = replica or replica_name()
+        self._leases = leases
+        self._upstream = upstream
+        self._prices = prices
+        self._config = config
+        self._watches: dict[str, asyncio.Task[None]] = {}
+        self._scan: asyncio.Task[None] | None = None
+        #: Told of each call this replica attaches to (tests and metrics listen here).
+        self.on_attached: Callable[[CallRecord], Awaitable[None] | None] | None = None
+
+    # ---- lifecycle ----------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the scan (its first pass re-attaches to the calls the ledger says are live)."""
+        if self._scan is None:
+            self._scan = asyncio.create_task(self._scan_loop(), name="supervisor-scan")
+
+    async def aclose(self) -> None:
+        """Detach from every call without ending it, and free their leases for another replica."""
+        tasks = [t for t in (self._scan, *self._watches.values()) if t is not None]
+        self._scan = None
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    @property
+    def watching(self) -> frozenset[str]:
+        """Ids of the calls this replica is watching now."""
+        return frozenset(self._watches)
+
+    # ---- what the web layer asks ---------------------------------------------------------------------
+
+    def watch(self, call: CallRecord) -> None:
+        """Supervise ``call`` from now on (if no other replica does)."""
+        if call.id in self._watches or not call.live:
+            return
+        task = asyncio.create_task(self._supervise(call), name=f"supervise-{call.id}")
+        self._watches[call.id] = task
+        task.add_done_callback(self._forget_watch)
+
+    def _forget_watch(self, task: asyncio.Task[None]) -> None:
+        for call_id, watch in list(self._watches.items()):
+            if watch is task:
+                del self._watches[call_id]
+
+    async def adopt(self, user_id: int, upstream_call_id: str, client_ip: str | None) -> CallRecord | None:
+        """Record and watch a call a console opened itself (ephemeral mode) and reported.
+
+        The first owner recorded keeps the call: a report of somebody else's call id gains nothing and
+        returns None.
+        """
+        existing = await self.ledger.get_call_by_upstream(upstream_call_id)
+        if existing is not None:
+            return existing if existing.user_id == user_id else None
+        call = await self.ledger.open_call(
+            NewCall(upstream_call_id, user_id, "ephemeral", model=None, voice=None, client_ip=client_ip)
+        )
+        if call.user_id != user_id:
+            return None
+        self.watch(call)
+        return call
+
+    async def hangup(self, call: CallRecord, reason: str) -> None:
+        """End ``call`` upstream and in the ledger (whichever replica watches it sees its sideband close)."""
+        await self.ledger.end_call(call.id, reason)
+        with contextlib.suppress(NotFound):
+            await self._upstream.hangup(call.upstream_call_id)
+
+    # ---- one call ------------------------------------------------------------------------------------
+
+    async def _supervise(self, call: CallRecord) -> None:
+        lease = f"call:{call.id}"
+        if not await self._leases.acquire(lease, self.replica, self._config.lease_ttl_s):
+            return  # another replica watches it
+        watch = asyncio.current_task()
+        assert watch is not None
+        heartbeat = asyncio.create_task(self._heartbeat(lease, watch), name=f"lease-{call.id}")
+        try:
+            await self._watch(call)
+        finally:
+            heartbeat.cancel()
+            await asyncio.gather(heartbeat, return_exceptions=True)
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._leases.release(lease, self.replica))
+
+    async def _heartbeat(self, lease: str, watch: asyncio.Task[None]) -> None:
+        while True:
+            await asyncio.sleep(self._config.heartbeat_s)
+            try:
+                held = await self._leases.renew(lease, self.replica, self._config.lease_ttl_s)
+            except Exception:
+                log.warning("could not renew %s; will retry", lease, exc_info=True)
+                continue
+            if not held:
+                log.warning("lost %s to another replica; detaching", lease)
+                watch.cancel()
+                return
+
+    async def _watch(self, call: CallRecord) -> None:
+        detail = await self.ledger.call_detail(call.id)
+        observer = CallObserver(
+            model=call.model,
+            transcription_model=self._config.transcription_model,
+            prices=self._prices,
+            known_items=[item.item_id for item in detail.items] if detail else [],
+        )
+        while True:
+            try:
+                async with contextlib.AsyncExitStack() as stack:
+                    sideband = await self._attach(call, stack)
+                    log.info("call %s: sideband attached (replica %s)", call.id, self.replica)
+                    if self.on_attached is not None:
+                        result = self.on_attached(call)
+                        if result is not None:
+                            await result
+                    if await self._consume(call, sideband, observer):
+                        return
+            except NotFound:
+                await self.ledger.end_call(call.id, "upstream_closed")
+                log.info("call %s: ended upstream", call.id)
+                return
+            except _Unwatchable as exc:
+                log.error("call %s: no sideband (%s); hanging it up", call.id, exc)
+                await self.hangup(call, "unwatchable")
+                return
+            except VoxgateError as exc:
+                log.warning("call %s: sideband lost (%s); re-attaching", call.id, exc.message)
+
+    async def _attach(self, call: CallRecord, stack: contextlib.AsyncExitStack) -> Sideband:
+        """Attach, retrying with backoff for up to ``attach_timeout_s``; NotFound passes through."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._config.attach_timeout_s
+        delay = 0.1
+        while True:
+            try:
+                async with asyncio.timeout(max(0.05, deadline - loop.time())):
+                    return await stack.enter_async_context(self._upstream.sideband(call.upstream_call_id))
+            except NotFound:
+                raise
+            except (VoxgateError, TimeoutError) as exc:
+                reason = exc.message if isinstance(exc, VoxgateError) else "timed out"
+                if loop.time() + delay >= deadline:
+                    raise _Unwatchable(reason) from None
+                log.info("call %s: sideband not attached yet (%s); retrying", call.id, reason)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
+
+    async def _consume(self, call: CallRecord, sideband: Sideband, observer: CallObserver) -> bool:
+        """Record the call's events until the sideband closes. True if the session ended for good."""
+        async for raw in sideband.events():
+            event = parse_supervised_event(raw)
+            if event is None:
+                continue
+            for action in observer.feed(event):
+                if isinstance(action, RecordItem):
+                    await self.ledger.record_item(call.id, action.item)
+                elif isinstance(action, RecordResponse):
+                    await self.ledger.record_response(call.id, action.response)
+                elif isinstance(action, RecordTranscription):
+                    await self.ledger.record_transcription(call.id, action.transcription)
+                elif isinstance(action, RetrieveItem):
+                    await sideband.send({"type": "conversation.item.retrieve", "item_id": action.item_id})
+                elif isinstance(action, SessionEnded):
+                    await self.ledger.end_call(call.id, action.reason)
+                    return True
+        return False
+
+    # ---- replicas ------------------------------------------------------------------------------------
+
+    async def _scan_loop(self) -> None:
+        while True:
+            try:
+                for call in await self.ledger.live_calls():
+                    self.watch(call)
+            except Exception:
+                log.warning("could not scan the ledger for unwatched calls", exc_info=True)
+            await asyncio.sleep(self._config.scan_interval_s)

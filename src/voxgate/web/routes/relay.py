@@ -1,0 +1,163 @@
+"""``POST /api/realtime/calls``: the browser's SDP offer, relayed upstream with the server's key.
+
+It takes the shapes OpenAI's own calls endpoint takes, so code written for OpenAI works with only its URL
+changed: the raw offer as ``application/sdp``, or multipart ``sdp`` + ``session`` (the official SDKs'
+shape), and also JSON ``{"sdp": …, "session": {…}}``. ``session`` holds only the overrides the policy
+allows (the same rules as minting). Callers authenticate as for minting (cookie + Origin, a voxgate API
+key, a JWT) or with a relay ticket (``vgt_…``) from ``/api/realtime-token`` in relay mode.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+
+from voxgate.control.relay import relay_offer
+from voxgate.core import credentials
+from voxgate.core.accounts import MintRecord, User
+from voxgate.errors import (
+    AuthenticationFailed,
+    InvalidRequest,
+    RateLimited,
+    UnsupportedMediaType,
+    VoxgateError,
+)
+from voxgate.web.auth import authenticate, client_ip, ensure_not_locked_out, note_auth_failure, services_of
+
+router = APIRouter(prefix="/api", tags=["realtime"])
+log = logging.getLogger("voxgate.relay")
+
+# An SDP offer is a few kB; anything near this is not one.
+MAX_OFFER_BYTES = 64 * 1024
+
+_SDP_ANSWER: dict[int | str, dict[str, Any]] = {
+    201: {
+        "description": "The SDP answer; `Location` names voxgate's call id (`/api/calls/vgc_…`).",
+        "content": {"application/sdp": {"schema": {"type": "string"}}},
+    }
+}
+
+
+async def _caller(request: Request) -> tuple[User, dict[str, Any] | None]:
+    """The user, and the session a relay ticket carries (None for other credentials)."""
+    services = services_of(request)
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token.startswith(credentials.TICKET_PREFIX):
+        return (await authenticate(request)).user, None
+    await ensure_not_locked_out(request)
+    redeemed = await services.tickets.redeem(token)
+    user = await services.accounts.user_by_id(redeemed[0]) if redeemed else None
+    if redeemed is None or user is None or user.disabled:
+        await note_auth_failure(request)
+        raise AuthenticationFailed("Invalid or expired relay ticket.", code="invalid_api_key")
+    return user, redeemed[1]
+
+
+def _json_session(value: Any, param: str) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise InvalidRequest(f"'{param}' must be a JSON object.", param=param) from None
+    if not isinstance(value, dict):
+        raise InvalidRequest(f"'{param}' must be a JSON object.", param=param)
+    return value
+
+
+async def _read_offer(request: Request) -> tuple[str, dict[str, Any] | None]:
+    """(SDP offer, session overrides) from any of the accepted body shapes."""
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > MAX_OFFER_BYTES:
+        raise InvalidRequest("The SDP offer is too large.", code="payload_too_large", param="sdp")
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media == "multipart/form-data":
+        form = await request.form(max_files=2, max_fields=4, max_part_size=MAX_OFFER_BYTES)
+        sdp: Any = form.get("sdp")
+        if sdp is not None and not isinstance(sdp, str):
+            sdp = (await sdp.read()).decode("utf-8", "replace")
+        session = form.get("session")
+        overrides = _json_session(
+            session if isinstance(session, str) or session is None else (await session.read()).decode(),
+            "session",
+        )
+    else:
+        body = await request.body()
+        if len(body) > MAX_OFFER_BYTES:
+            raise InvalidRequest("The SDP offer is too large.", code="payload_too_large", param="sdp")
+        if media == "application/sdp":
+            sdp, overrides = body.decode("utf-8", "replace"), None
+        elif media == "application/json":
+            try:
+                data = json.loads(body)
+            except ValueError:
+                raise InvalidRequest("The request body must be a JSON object.", code="invalid_json") from None
+            if not isinstance(data, dict):
+                raise InvalidRequest("The request body must be a JSON object.", code="invalid_json")
+            for key in data:
+                if key not in ("sdp", "session"):
+                    raise InvalidRequest(f"Unknown parameter: '{key}'.", code="unknown_parameter", param=key)
+            sdp, overrides = data.get("sdp"), _json_session(data.get("session"), "session")
+        else:
+            raise UnsupportedMediaType(
+                "Send the SDP offer as application/sdp, multipart/form-data (sdp, session) or "
+                'application/json ({"sdp": …, "session": {…}}).',
+                param="Content-Type",
+            )
+    if not isinstance(sdp, str) or not sdp.strip():
+        raise InvalidRequest(
+            "Missing required parameter: 'sdp'.", code="missing_required_parameter", param="sdp"
+        )
+    return sdp, overrides
+
+
+@router.post(
+    "/realtime/calls",
+    status_code=201,
+    response_class=Response,
+    responses={**_SDP_ANSWER, 400: {}, 401: {}, 403: {}, 415: {}, 429: {}, 502: {}, 503: {}, 504: {}},
+)
+async def relay_call(request: Request) -> Response:
+    """Relay a WebRTC offer upstream and answer with its SDP answer; the call is watched from now on."""
+    services = services_of(request)
+    record: dict[str, Any] = {"user_id": None, "client_ip": client_ip(request), "ttl": None, "model": None}
+    try:
+        user, ticket_session = await _caller(request)
+        record["user_id"] = user.id
+        sdp, overrides = await _read_offer(request)
+        if overrides is not None or ticket_session is None:
+            session = services.policy.build(overrides)
+        else:
+            session = ticket_session
+        record["model"] = session.get("model")
+        decision = await services.limiter.hit(services.call_limits, "calls", str(user.id))
+        request.state.ratelimit_headers = decision.headers()
+        if not decision.allowed:
+            raise RateLimited(
+                f"Too many calls started; try again in {decision.retry_after} s.",
+                retry_after=decision.retry_after,
+            )
+        relayed = await relay_offer(
+            upstream=services.upstream,
+            supervisor=services.supervisor,
+            user_id=user.id,
+            sdp=sdp,
+            session=session,
+            client_ip=record["client_ip"],
+        )
+    except VoxgateError as exc:
+        await services.accounts.record_mint(MintRecord(outcome=exc.code, status=exc.status_code, **record))
+        raise
+    await services.accounts.record_mint(MintRecord(outcome="relayed", status=201, **record))
+    log.info("relayed call %s for user %s", relayed.call.id, user.id)
+    headers = {
+        **decision.headers(),
+        "Location": f"/api/calls/{relayed.call.id}",
+        "Cache-Control": "no-store",
+    }
+    return Response(relayed.answer_sdp, status_code=201, media_type="application/sdp", headers=headers)
