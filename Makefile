@@ -44,7 +44,12 @@ typecheck: $(VENV)/.dev-installed
 imports: $(VENV)/.dev-installed
 	$(BIN)/lint-imports
 
-pytest: $(VENV)/.dev-installed
+# The stock @openai/agents-realtime page that tests/agents drives: npm packages as locked, bundled by esbuild.
+tests/agents/page/dist/agent.bundle.js: tests/agents/package.json tests/agents/package-lock.json tests/agents/page/agent.js
+	npm ci --prefix tests/agents --no-audit --no-fund
+	npm run --prefix tests/agents build
+
+pytest: $(VENV)/.dev-installed tests/agents/page/dist/agent.bundle.js
 	$(BIN)/python -m pytest
 
 test: system-deps lint typecheck imports pytest

@@ -149,6 +149,9 @@ def make_settings(tmp_path: Path, upstream_url: str) -> Callable[..., Settings]:
             "upstream_url": upstream_url,
             "data_dir": tmp_path / "data",
             "upstream_timeout": 2.0,
+            # These gateway tests mint upstream client secrets from the strict fake; relay mode (the
+            # default) is tested against the real engine, which can answer SDP offers.
+            "console_mode": "ephemeral",
         }
         values.update(overrides)
         return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -1,4 +1,5 @@
-"""POST /api/client-metrics: the console's connect reports, validated and stored per user."""
+"""POST /api/client-metrics: the console's connect reports, validated and stored per user; with the console
+on upstream ephemeral keys, a reported connect is how voxgate learns of (and records) the call."""
 
 from __future__ import annotations
 
@@ -30,8 +31,34 @@ async def test_reports_are_stored_for_the_user(gateway: Gateway) -> None:
         "rtc_0123abcd",
         REPORT["steps"],
     )
-    assert await gateway.services.accounts.user_reported_call(user.id, "rtc_0123abcd")
-    assert not await gateway.services.accounts.user_reported_call(user.id + 1, "rtc_0123abcd")
+
+
+async def test_in_relay_mode_a_report_records_no_call(gateway_factory: Any) -> None:
+    # voxgate opened every call itself: what a console says about one changes nothing.
+    async with gateway_factory(console_mode="relay") as gw:
+        _, key = await gw.user_with_key()
+        auth = {"Authorization": f"Bearer {key}"}
+        assert (await gw.client.post("/api/client-metrics", json=REPORT, headers=auth)).status_code == 204
+        assert len(await gw.services.accounts.list_client_reports()) == 1
+        assert await gw.services.ledger.get_call_by_upstream("rtc_0123abcd") is None
+
+
+async def test_in_ephemeral_mode_a_reported_connect_records_the_call(gateway_factory: Any) -> None:
+    async with gateway_factory(console_mode="ephemeral") as gw:
+        user, key = await gw.user_with_key()
+        auth = {"Authorization": f"Bearer {key}"}
+        for report in (
+            {**REPORT, "call_id": "rtc_failed", "outcome": "sdp_failed"},
+            {**REPORT, "call_id": "rtc_ended", "event": "end"},
+        ):
+            assert (await gw.client.post("/api/client-metrics", json=report, headers=auth)).status_code == 204
+        assert await gw.services.ledger.live_calls() == []
+        assert (await gw.client.post("/api/client-metrics", json=REPORT, headers=auth)).status_code == 204
+        call = await gw.services.ledger.get_call_by_upstream("rtc_0123abcd")
+        assert call is not None
+        assert (call.user_id, call.mode) == (user.id, "ephemeral")
+        (listed,) = (await gw.client.get("/api/calls", headers=auth)).json()["data"]
+        assert (listed["id"], listed["mode"]) == (call.id, "ephemeral")
 
 
 @pytest.mark.parametrize(

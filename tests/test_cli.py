@@ -117,11 +117,12 @@ def test_serve_first_start_prints_a_one_time_link(
         first = client.post("/api/auth/signin", json={"link": match.group(2)}, headers=origin)
         assert first.status_code == 200
         assert first.json()["user"]["name"] == "admin"
-        # With no key and no internet, the gateway mints from its embedded engine, over HTTP.
+        # With no key and no internet, the gateway relays to its embedded engine, over HTTP: the token
+        # is a relay ticket for voxgate's own calls URL.
         token = client.post("/api/realtime-token", headers=origin)
         assert token.status_code == 200, token.text
-        assert token.json()["value"].startswith("ek_")
-        assert token.json()["calls_url"] == f"{url}/engine/v1/realtime/calls"
+        assert token.json()["value"].startswith("ek_vgt_")
+        assert token.json()["calls_url"] == f"{url}/api/realtime/calls"
         assert client.get("/readyz").json()["checks"]["upstream"] == "ok"
         client.cookies.clear()
         assert (

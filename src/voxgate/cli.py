@@ -6,14 +6,17 @@ import asyncio
 import gc
 import logging
 import sys
-from collections.abc import Awaitable, Callable, Coroutine
-from datetime import timedelta
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from voxgate.adapters.sql import AccountStore, Database
-from voxgate.errors import VoxgateError
+from voxgate.adapters.sql import AccountStore, Database, LedgerStore
+from voxgate.core import export
+from voxgate.core.ledger import CALL_ID_PREFIX, CallDetail, CallSummary
+from voxgate.core.prices import format_usd
+from voxgate.errors import NotFound, VoxgateError
 from voxgate.settings import Settings
 
 if TYPE_CHECKING:
@@ -251,6 +254,112 @@ def keys_revoke(key_id: int) -> None:
     """Revoke an API key by id."""
     _run_with_store(_settings(), lambda accounts: accounts.revoke_api_key(key_id))
     click.echo(f"revoked key {key_id}")
+
+
+# ---- call history ------------------------------------------------------------------------------
+
+
+def _run_with_ledger(settings: Settings, work: Callable[[AccountStore, LedgerStore], Awaitable[T]]) -> T:
+    async def runner() -> T:
+        db = Database(settings.effective_database_url)
+        try:
+            await db.migrate()
+            return await work(AccountStore(db), LedgerStore(db))
+        finally:
+            await db.aclose()
+
+    try:
+        return asyncio.run(runner())
+    except VoxgateError as exc:
+        raise click.ClickException(exc.message) from None
+
+
+async def _find_call(ledger: LedgerStore, call_id: str) -> CallDetail:
+    """A call's detail by voxgate id (vgc_…) or upstream id (rtc_…)."""
+    record = await (
+        ledger.get_call(call_id)
+        if call_id.startswith(CALL_ID_PREFIX)
+        else ledger.get_call_by_upstream(call_id)
+    )
+    detail = await ledger.call_detail(record.id) if record is not None else None
+    if detail is None:
+        raise NotFound(f"No call '{call_id}'.", code="call_not_found")
+    return detail
+
+
+@main.group()
+def history() -> None:
+    """List, show, export and prune recorded calls."""
+
+
+@history.command("list")
+@click.option("--user", "user_name", default=None, help="Only this user's calls (default: everyone's).")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10_000), help="How many.")
+def history_list(user_name: str | None, limit: int) -> None:
+    """List calls, newest first: id, start, duration, user, model, cost, first words."""
+
+    async def work(accounts: AccountStore, ledger: LedgerStore) -> Sequence[CallSummary]:
+        user_id = (await accounts.get_user(user_name)).id if user_name else None
+        return await ledger.list_calls(user_id=user_id, limit=limit)
+
+    for summary in _run_with_ledger(_settings(), work):
+        call = summary.call
+        duration = "live" if summary.duration_s is None else f"{summary.duration_s:.0f}s"
+        cost = format_usd(summary.cost_usd if summary.cost_known else None)
+        words = (summary.first_words or "").replace("\t", " ").replace("\n", " ")
+        click.echo(
+            f"{call.id}\t{call.started_at:%Y-%m-%d %H:%M}\t{duration}\t{summary.user_name or '-'}\t"
+            f"{call.model or '-'}\t{cost}\t{words}"
+        )
+
+
+@history.command("show")
+@click.argument("call_id")
+def history_show(call_id: str) -> None:
+    """Print a call's transcript, with its date, duration, model, voice and cost (vgc_… or rtc_… id)."""
+    settings = _settings()
+    detail = _run_with_ledger(settings, lambda _, ledger: _find_call(ledger, call_id))
+    click.echo(export.render_markdown(detail, simulated=settings.uses_embedded_engine), nl=False)
+
+
+@history.command("export")
+@click.argument("call_id")
+@click.option("--format", "fmt", type=click.Choice(["json", "md"]), default="json", show_default=True)
+@click.option(
+    "--output", type=click.Path(dir_okay=False, writable=True), default=None, help="File (default: stdout)."
+)
+def history_export(call_id: str, fmt: str, output: str | None) -> None:
+    """Export a call as JSON (what the API serves) or a Markdown transcript."""
+    settings = _settings()
+    detail = _run_with_ledger(settings, lambda _, ledger: _find_call(ledger, call_id))
+    simulated = settings.uses_embedded_engine
+    text = (
+        export.render_json(detail, simulated=simulated)
+        if fmt == "json"
+        else export.render_markdown(detail, simulated=simulated)
+    )
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    with open(output, "w", encoding="utf-8") as file:
+        file.write(text)
+    click.echo(f"wrote {output}", err=True)
+
+
+@history.command("prune")
+@click.option(
+    "--days",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Keep this many days (default: VOXGATE_HISTORY__RETENTION_DAYS).",
+)
+def history_prune(days: float | None) -> None:
+    """Blank the transcripts of calls that ended more than DAYS ago; their usage and cost stay."""
+    settings = _settings()
+    days = settings.history.retention_days if days is None else days
+    cutoff = datetime.now(UTC) - timedelta(days=days)
+    pruned = _run_with_ledger(settings, lambda _, ledger: ledger.prune_transcripts(cutoff))
+    click.echo(f"pruned the transcripts of {pruned} call(s) that ended before {cutoff:%Y-%m-%d %H:%M} UTC")
 
 
 # ---- realtime client commands: transcribe, talk ----------------------------------------------------

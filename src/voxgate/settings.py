@@ -6,13 +6,22 @@ handed plain values. import-linter holds that line.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-__all__ = ["OPENAI_API_URL", "EngineSettings", "LimitSettings", "PolicySettings", "Settings"]
+__all__ = [
+    "OPENAI_API_URL",
+    "EngineSettings",
+    "HistorySettings",
+    "LimitSettings",
+    "PolicySettings",
+    "Settings",
+    "SupervisorSettings",
+]
 
 OPENAI_API_URL = "https://api.openai.com/v1"
 
@@ -50,7 +59,8 @@ class PolicySettings(BaseModel):
         }
     )
     # None turns input transcription off.
-    transcription_model: str | None = "gpt-4o-mini-transcribe"
+    # gpt-4o-mini-transcribe and whisper-1 shut down on 2027-02-26 (reference: openai-gpt-live.md §8).
+    transcription_model: str | None = "gpt-realtime-whisper"
     transcription_language: str | None = None
     # None: any ISO-639-1 code.
     allowed_languages: list[str] | None = None
@@ -68,6 +78,27 @@ class LimitSettings(BaseModel):
     mint_per_user: str = "10/minute;100/hour"
     auth_failures_per_ip: str = "10/minute"
     client_reports_per_user: str = "120/minute"
+    # Calls relayed through voxgate (POST /api/realtime/calls), per user.
+    calls_per_user: str = "10/minute;100/hour"
+
+
+class HistorySettings(BaseModel):
+    """How long call transcripts are kept. Usage and cost are kept for good."""
+
+    retention_days: float = 30.0
+    prune_interval_s: float = 3600.0
+
+
+class SupervisorSettings(BaseModel):
+    """The sideband every call is watched through, and the lease that makes one replica its watcher."""
+
+    # A call whose sideband cannot be attached within this long is hung up.
+    attach_timeout_s: float = 5.0
+    # A lease not renewed for this long is free for another replica (so a dead replica's calls are
+    # taken over within lease_ttl_s + scan_interval_s).
+    lease_ttl_s: float = 6.0
+    heartbeat_s: float = 2.0
+    scan_interval_s: float = 2.0
 
 
 class EngineSettings(BaseModel):
@@ -81,6 +112,8 @@ class EngineSettings(BaseModel):
     # aiortc's implicit public STUN server would stall call setup where UDP is blocked.
     ice_servers: list[dict[str, Any]] = Field(default_factory=list)
     session_max_seconds: float = 3600.0
+    # A call whose browser never completes the WebRTC connection is ended after this long.
+    call_connect_timeout_s: float = 30.0
     # Who writes the replies: the deterministic built-in echo assistant, or an OpenAI-compatible Chat
     # Completions server (Ollama, vLLM, llama.cpp…) at ``chat_base_url``.
     responder: Literal["echo", "chat"] = "echo"
@@ -134,6 +167,16 @@ class Settings(BaseSettings):
     jwt_algorithms: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["RS256", "ES256"])
 
     log_level: str = "info"
+
+    # How the console connects: through voxgate's relay (no credential of the upstream reaches the
+    # browser) or with an upstream ephemeral key (``ek_…``) it posts its SDP with itself.
+    console_mode: Literal["relay", "ephemeral"] = "relay"
+    # USD prices overriding the shipped table, per model, e.g.
+    # ``{"gpt-realtime-2.1": {"audio_out": "64.00"}}`` (per 1M tokens) or, for transcription models,
+    # ``{"gpt-realtime-whisper": {"per_minute": "0.017"}}``.
+    prices: dict[str, dict[str, Decimal]] = Field(default_factory=dict)
+    history: HistorySettings = Field(default_factory=HistorySettings)
+    supervisor: SupervisorSettings = Field(default_factory=SupervisorSettings)
 
     policy: PolicySettings = Field(default_factory=PolicySettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)

@@ -228,7 +228,7 @@ async def test_a_relay_ticket_works_like_an_ephemeral_key_but_only_at_the_relay(
     minted = await gw.mint(key, {"session": {"audio": {"output": {"voice": "verse"}}}})
     assert minted.status_code == 200, minted.text
     token = minted.json()
-    assert token["value"].startswith("vgt_")
+    assert token["value"].startswith("ek_vgt_")
     assert token["calls_url"] == "http://testserver/api/realtime/calls"
     assert token["client_secret"]["value"] == token["value"]
     rtc = RtcClient()
@@ -249,6 +249,6 @@ async def test_a_relay_ticket_works_like_an_ephemeral_key_but_only_at_the_relay(
     forged = await gw.client.post(
         "/api/realtime/calls",
         content=b"v=0",
-        headers={"Authorization": "Bearer vgt_forged", "Content-Type": "application/sdp"},
+        headers={"Authorization": "Bearer ek_vgt_forged", "Content-Type": "application/sdp"},
     )
     assert forged.status_code == 401

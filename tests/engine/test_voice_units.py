@@ -331,6 +331,7 @@ def test_transcription_deltas_and_usage() -> None:
     assert split_deltas("hi") == ["hi"]
     assert "".join(split_deltas("a  b c d e f g")) == "a  b c d e f g"
     assert transcription_usage("whisper-1", 2500, "x") == {"type": "duration", "seconds": 2.5}
+    assert transcription_usage("gpt-realtime-whisper", 1200, "x") == {"type": "duration", "seconds": 1.2}
     tokens = transcription_usage("gpt-4o-mini-transcribe", 2500, "hello world")
     assert tokens["type"] == "tokens" and tokens["input_tokens"] == 25
     assert tokens["total_tokens"] == tokens["input_tokens"] + tokens["output_tokens"]

@@ -35,7 +35,7 @@ from voxgate.core.call_observer import (
 from voxgate.core.ledger import CallRecord, Ledger, NewCall
 from voxgate.core.prices import PriceTable
 from voxgate.errors import NotFound, VoxgateError
-from voxgate.protocol.sideband_events import parse_supervised_event
+from voxgate.protocol.sideband_events import SupervisedEvent, parse_supervised_event
 
 __all__ = ["Supervisor", "SupervisorConfig", "replica_name"]
 
@@ -229,18 +229,30 @@ class Supervisor:
             event = parse_supervised_event(raw)
             if event is None:
                 continue
-            for action in observer.feed(event):
-                if isinstance(action, RecordItem):
-                    await self.ledger.record_item(call.id, action.item)
-                elif isinstance(action, RecordResponse):
-                    await self.ledger.record_response(call.id, action.response)
-                elif isinstance(action, RecordTranscription):
-                    await self.ledger.record_transcription(call.id, action.transcription)
-                elif isinstance(action, RetrieveItem):
-                    await sideband.send({"type": "conversation.item.retrieve", "item_id": action.item_id})
-                elif isinstance(action, SessionEnded):
-                    await self.ledger.end_call(call.id, action.reason)
+            try:
+                if await self._apply(call, sideband, observer, event):
                     return True
+            except NotFound:
+                log.info("call %s: deleted from the ledger; detaching", call.id)
+                return True
+        return False
+
+    async def _apply(
+        self, call: CallRecord, sideband: Sideband, observer: CallObserver, event: SupervisedEvent
+    ) -> bool:
+        """Carry out what one event means for the ledger. True if the session ended."""
+        for action in observer.feed(event):
+            if isinstance(action, RecordItem):
+                await self.ledger.record_item(call.id, action.item)
+            elif isinstance(action, RecordResponse):
+                await self.ledger.record_response(call.id, action.response)
+            elif isinstance(action, RecordTranscription):
+                await self.ledger.record_transcription(call.id, action.transcription)
+            elif isinstance(action, RetrieveItem):
+                await sideband.send({"type": "conversation.item.retrieve", "item_id": action.item_id})
+            elif isinstance(action, SessionEnded):
+                await self.ledger.end_call(call.id, action.reason)
+                return True
         return False
 
     # ---- replicas ------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Secrets voxgate issues: API keys, session cookies and one-time sign-in links.
+"""Secrets voxgate issues: API keys, session cookies, one-time sign-in links and relay tickets.
 
 All are 256-bit random tokens with a readable prefix. Only a SHA-256 digest is ever stored: the tokens
 carry enough entropy that a slow password hash would add nothing but latency on every request.
@@ -15,6 +15,7 @@ __all__ = [
     "API_KEY_PREFIX",
     "LINK_PREFIX",
     "SESSION_PREFIX",
+    "TICKET_PREFIX",
     "IssuedSecret",
     "digest",
     "issue",
@@ -26,6 +27,12 @@ __all__ = [
 API_KEY_PREFIX = "vg_"
 SESSION_PREFIX = "vgs_"
 LINK_PREFIX = "vgl_"
+# Relay tickets: short-lived secrets a browser presents only at voxgate's own relay.
+# Relay tickets: voxgate's own short-lived secrets, usable only at its relay. They start with ``ek_`` because
+# the official browser client (@openai/agents-realtime) refuses any other WebRTC key in a browser
+# (``apiKey.startsWith('ek_')``), and ``vgt_`` says whose they are: stock code runs unchanged, and no
+# upstream credential is in them.
+TICKET_PREFIX = "ek_vgt_"
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,10 @@ from voxgate.errors import NotFound
 __all__ = ["Engine"]
 
 
+def _call_not_found(call_id: str) -> NotFound:
+    return NotFound(f"Call '{call_id}' not found.", code="call_not_found", param="call_id")
+
+
 class Engine:
     """Shared state of one engine process. Components are injected; nothing here reads the environment."""
 
@@ -47,6 +51,8 @@ class Engine:
         self.observer_factory = observer_factory
         self._clock = clock
         self._calls: dict[str, RtcCall] = {}
+        # call id → fingerprint of the ek_ key that opened it: such a key may end only its own calls.
+        self._openers: dict[str, str] = {}
         self._sessions: set[RealtimeSession] = set()
         self._closed = False
         # Validate the configured defaults once, so a typo fails at startup, not on the first call.
@@ -117,8 +123,14 @@ class Engine:
 
     # ---- calls -------------------------------------------------------------------------------------
 
-    async def create_call(self, offer_sdp: str, session_config: dict[str, Any]) -> tuple[str, str]:
-        """Answer a WebRTC offer; returns ``(call_id, answer_sdp)``. The call is closed again on failure."""
+    async def create_call(
+        self, offer_sdp: str, session_config: dict[str, Any], *, opener: Credential | None = None
+    ) -> tuple[str, str]:
+        """Answer a WebRTC offer; returns ``(call_id, answer_sdp)``. The call is closed again on failure.
+
+        ``opener`` is who posted the offer; an ephemeral key is remembered (by fingerprint) so that
+        :meth:`hangup` lets it end this call and no other.
+        """
         call = RtcCall(
             new_id("rtc", 16),
             Peer(self.config.ice_servers, audio="\nm=audio" in offer_sdp),
@@ -127,6 +139,8 @@ class Engine:
             on_closed=self._forget_call,
         )
         self._calls[call.id] = call
+        if opener is not None and opener.kind == "ephemeral" and opener.key_id is not None:
+            self._openers[call.id] = opener.key_id
         try:
             answer = await call.answer(offer_sdp)
         except BaseException:
@@ -136,17 +150,30 @@ class Engine:
 
     def _forget_call(self, call: RtcCall) -> None:
         self._calls.pop(call.id, None)
+        self._openers.pop(call.id, None)
 
-    def call(self, call_id: str) -> RtcCall:
-        """The live call ``call_id``; raises :class:`NotFound` (404) otherwise."""
+    def call(self, call_id: str, *, credential: Credential | None = None) -> RtcCall:
+        """The live call ``call_id``; raises :class:`NotFound` (404) otherwise.
+
+        A call whose session has ended is already on its way out and counts as gone. With
+        ``credential``, an ephemeral key sees only the calls it opened: any other call is answered
+        exactly like an unknown one, so a client secret cannot probe which calls exist.
+        """
         call = self._calls.get(call_id)
-        if call is None:
-            raise NotFound(f"Call '{call_id}' not found.", code="call_not_found", param="call_id")
+        if call is None or (call.session is not None and call.session.ended.is_set()):
+            raise _call_not_found(call_id)
+        if (
+            credential is not None
+            and credential.kind == "ephemeral"
+            and (credential.key_id is None or self._openers.get(call_id) != credential.key_id)
+        ):
+            raise _call_not_found(call_id)
         return call
 
-    async def hangup(self, call_id: str) -> None:
-        """End a call (``POST /v1/realtime/calls/{id}/hangup``)."""
-        await self.call(call_id).close()
+    async def hangup(self, call_id: str, *, credential: Credential | None = None) -> None:
+        """End a call (``POST /v1/realtime/calls/{id}/hangup``). A standard key (or an internal caller,
+        ``credential=None``) may end any call, an ``ek_`` key only the calls it opened."""
+        await self.call(call_id, credential=credential).close()
 
     async def aclose(self) -> None:
         """Hang up every call and end every WebSocket session. Idempotent."""

@@ -117,16 +117,20 @@ async def create_call(request: Request) -> Response:
     credential = engine.keys.authenticate(bearer_token(request.headers))
     sdp, fields = await read_call_request(request)
     config = engine.session_config(credential, override=fields)
-    call_id, answer = await engine.create_call(sdp, config)
+    call_id, answer = await engine.create_call(sdp, config, opener=credential)
     location = f"{request.scope.get('root_path', '')}/v1/realtime/calls/{call_id}"
     return Response(answer, status_code=201, media_type="application/sdp", headers={"Location": location})
 
 
 async def hangup_call(request: Request) -> Response:
-    """``POST /v1/realtime/calls/{call_id}/hangup``: end a WebRTC call; 200 with no body."""
+    """``POST /v1/realtime/calls/{call_id}/hangup``: end a WebRTC call; 200 with no body.
+
+    A standard key may end any call; an ``ek_`` key only the calls it opened (any other is 404
+    ``call_not_found``, as if it did not exist).
+    """
     engine = _engine(request)
-    engine.keys.authenticate(bearer_token(request.headers))
-    await engine.hangup(request.path_params["call_id"])
+    credential = engine.keys.authenticate(bearer_token(request.headers))
+    await engine.hangup(request.path_params["call_id"], credential=credential)
     return Response(status_code=200)
 
 

@@ -7,6 +7,7 @@ keys are both answered with 401 ``invalid_api_key``.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -16,7 +17,7 @@ from typing import Any, Literal
 from voxgate.engine.ids import new_id
 from voxgate.errors import AuthenticationFailed
 
-__all__ = ["Credential", "KeyStore", "MintedKey", "bearer_token", "mask_key"]
+__all__ = ["Credential", "KeyStore", "MintedKey", "bearer_token", "key_fingerprint", "mask_key"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,10 +31,20 @@ class MintedKey:
 
 @dataclass(frozen=True, slots=True)
 class Credential:
-    """Who is calling: a standard key, or an ephemeral key with its session template."""
+    """Who is calling: a standard key, or an ephemeral key with its session template.
+
+    ``key_id`` is the key's :func:`key_fingerprint`, so the engine can tell keys apart (e.g. which
+    ``ek_`` opened a call) without keeping or logging the key itself.
+    """
 
     kind: Literal["standard", "ephemeral"]
     session: dict[str, Any] = field(default_factory=dict)
+    key_id: str | None = None
+
+
+def key_fingerprint(key: str) -> str:
+    """A stable, non-reversible id of ``key`` (SHA-256, hex)."""
+    return hashlib.sha256(key.encode()).hexdigest()
 
 
 def mask_key(key: str) -> str:
@@ -76,10 +87,10 @@ class KeyStore:
             )
         # Compare every configured key in constant time so timing does not reveal a prefix match.
         if any(hmac.compare_digest(token.encode(), key.encode()) for key in self._standard):
-            return Credential("standard")
+            return Credential("standard", key_id=key_fingerprint(token))
         minted = self._minted.get(token)
         if minted is not None and allow_ephemeral:
             if minted.expires_at <= self._clock():
                 raise AuthenticationFailed(f"Ephemeral key has expired: {mask_key(token)}.")
-            return Credential("ephemeral", dict(minted.session))
+            return Credential("ephemeral", dict(minted.session), key_id=key_fingerprint(token))
         raise AuthenticationFailed(f"Incorrect API key provided: {mask_key(token)}.")

@@ -22,6 +22,7 @@ from voxgate.web.redaction import install_redactor
 from voxgate.web.routes.account import router as account_router
 from voxgate.web.routes.calls import router as calls_router
 from voxgate.web.routes.health import router as health_router
+from voxgate.web.routes.relay import router as relay_router
 from voxgate.web.routes.token import router as token_router
 from voxgate.web.security import SecurityHeaders, origin_of
 from voxgate.web.services import calls_url, open_services
@@ -72,6 +73,7 @@ def create_app(settings: Settings, *, freeze_heap: bool = False) -> FastAPI:
     app.include_router(health_router)
     app.include_router(account_router)
     app.include_router(token_router)
+    app.include_router(relay_router)
     app.include_router(calls_router)
     app.include_router(pages_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
@@ -79,7 +81,8 @@ def create_app(settings: Settings, *, freeze_heap: bool = False) -> FastAPI:
     if engine_mount is not None:
         app.mount(EMBEDDED_PREFIX, engine_mount, name="engine")
 
-    upstream_calls = calls_url(settings)
+    # Only in ephemeral mode does the browser talk to the upstream itself; relayed, it talks to voxgate.
+    upstream_calls = calls_url(settings) if settings.console_mode == "ephemeral" else None
     calls_origin = origin_of(upstream_calls) if upstream_calls else None
     app.add_middleware(SecurityHeaders, connect_origins=[calls_origin] if calls_origin else [])
     if settings.cors_origins:
@@ -87,9 +90,16 @@ def create_app(settings: Settings, *, freeze_heap: bool = False) -> FastAPI:
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_credentials=True,
-            allow_methods=["GET", "POST"],
-            allow_headers=["Authorization", "Content-Type"],
-            expose_headers=["Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"],
+            allow_methods=["GET", "POST", "DELETE"],
+            # The Agents SDK sends X-OpenAI-Agents-SDK with its offer, and reads the call id from Location.
+            allow_headers=["Authorization", "Content-Type", "X-OpenAI-Agents-SDK"],
+            expose_headers=[
+                "Location",
+                "Retry-After",
+                "RateLimit-Limit",
+                "RateLimit-Remaining",
+                "RateLimit-Reset",
+            ],
         )
     return app
 

@@ -56,6 +56,7 @@ def engine_config(settings: Settings, extra_keys: list[str] | None = None) -> En
         model=engine.model,
         ice_servers=tuple(IceServer(**server) for server in engine.ice_servers),
         session_max_duration_s=engine.session_max_seconds,
+        call_connect_timeout_s=engine.call_connect_timeout_s,
     )
 
 

@@ -5,15 +5,20 @@ from __future__ import annotations
 import logging
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 
 from limits import RateLimitItem
 
 from voxgate.adapters.identity import JwtVerifier
+from voxgate.adapters.leases import open_leases
 from voxgate.adapters.ratelimit import RateLimiter, parse_limits
-from voxgate.adapters.sql import AccountStore, Database
+from voxgate.adapters.sql import AccountStore, Database, LedgerStore, TicketStore
 from voxgate.adapters.upstream import OpenAIUpstream, UnconfiguredUpstream, Upstream
+from voxgate.control.retention import Retention
+from voxgate.control.supervisor import Supervisor, SupervisorConfig
+from voxgate.core.model_lifecycle import shutdown_warnings
 from voxgate.core.policy import SessionPolicy
+from voxgate.core.prices import PriceTable, default_prices
 from voxgate.settings import OPENAI_API_URL, Settings
 from voxgate.web.local_engine import EMBEDDED_PREFIX
 
@@ -24,6 +29,7 @@ __all__ = [
     "embedded_engine_url",
     "open_services",
     "policy_from_settings",
+    "prices_from_settings",
 ]
 
 log = logging.getLogger("voxgate")
@@ -37,6 +43,11 @@ NO_UPSTREAM = (
 def policy_from_settings(settings: Settings) -> SessionPolicy:
     """The core's plain policy object from the settings' validated one."""
     return SessionPolicy(**settings.policy.model_dump())
+
+
+def prices_from_settings(settings: Settings) -> PriceTable:
+    """The shipped price table with the configured overrides."""
+    return default_prices().with_overrides(settings.prices) if settings.prices else default_prices()
 
 
 def embedded_engine_url(settings: Settings) -> str:
@@ -90,7 +101,17 @@ class Services:
     mint_limits: list[RateLimitItem]
     auth_failure_limits: list[RateLimitItem]
     report_limits: list[RateLimitItem]
+    call_limits: list[RateLimitItem]
+    ledger: LedgerStore
+    tickets: TicketStore
+    supervisor: Supervisor
+    prices: PriceTable
     jwt: JwtVerifier | None = None
+
+    @property
+    def simulated_cost(self) -> bool:
+        """True when calls run on the embedded local engine: their cost is what OpenAI would charge."""
+        return self.settings.uses_embedded_engine
 
     @property
     def cookie_ttl(self) -> timedelta:
@@ -108,16 +129,54 @@ async def open_services(settings: Settings, stack: AsyncExitStack, engine_key: s
     stack.push_async_callback(upstream.aclose)
     if isinstance(upstream, UnconfiguredUpstream):
         log.error(NO_UPSTREAM)
+    policy = policy_from_settings(settings)
+    transcription = settings.policy.transcription_model
+    for warning in shutdown_warnings([policy.model], [transcription] if transcription else [], date.today()):
+        log.warning("%s", warning)
+    prices = prices_from_settings(settings)
+    ledger = LedgerStore(db)
+    leases = open_leases(settings.redis_url, db, settings.redis_prefix)
+    stack.push_async_callback(leases.aclose)
+    supervisor = Supervisor(
+        ledger=ledger,
+        leases=leases,
+        upstream=upstream,
+        prices=prices,
+        config=SupervisorConfig(
+            attach_timeout_s=settings.supervisor.attach_timeout_s,
+            lease_ttl_s=settings.supervisor.lease_ttl_s,
+            heartbeat_s=settings.supervisor.heartbeat_s,
+            scan_interval_s=settings.supervisor.scan_interval_s,
+            transcription_model=transcription,
+        ),
+    )
+    # Closed before the upstream and the leases it uses (the stack unwinds in reverse).
+    stack.push_async_callback(supervisor.aclose)
+    await supervisor.start()
+    tickets = TicketStore(db)
+    retention = Retention(
+        ledger,
+        keep=timedelta(days=settings.history.retention_days),
+        interval_s=settings.history.prune_interval_s,
+        purge_tickets=tickets.purge_expired,
+    )
+    stack.push_async_callback(retention.aclose)
+    retention.start()
     return Services(
         settings=settings,
         db=db,
         accounts=AccountStore(db),
         limiter=limiter,
         upstream=upstream,
-        policy=policy_from_settings(settings),
+        policy=policy,
         mint_limits=parse_limits(settings.limits.mint_per_user),
         auth_failure_limits=parse_limits(settings.limits.auth_failures_per_ip),
         report_limits=parse_limits(settings.limits.client_reports_per_user),
+        call_limits=parse_limits(settings.limits.calls_per_user),
+        ledger=ledger,
+        tickets=tickets,
+        supervisor=supervisor,
+        prices=prices,
         jwt=_jwt_verifier(settings),
     )
 

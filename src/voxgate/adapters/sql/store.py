@@ -80,6 +80,12 @@ class AccountStore:
             raise NotFound(f"No user named {name!r}.", param="name")
         return _user(row)
 
+    async def user_by_id(self, user_id: int) -> User | None:
+        """The user with id ``user_id``, or None."""
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(select(users).where(users.c.id == user_id))).mappings().first()
+        return None if row is None else _user(row)
+
     async def list_users(self) -> list[User]:
         async with self._engine.connect() as conn:
             rows = (await conn.execute(select(users).order_by(users.c.id))).mappings().all()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from sqlalchemy import (
@@ -10,17 +11,45 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
     MetaData,
+    Numeric,
+    PrimaryKeyConstraint,
     String,
     Table,
+    Text,
     TypeDecorator,
+    UniqueConstraint,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeEngine
 
-__all__ = ["api_keys", "client_reports", "metadata", "mint_audit", "signin_links", "users", "web_sessions"]
+__all__ = [
+    "MONEY_QUANTUM",
+    "Money",
+    "UTCDateTime",
+    "api_keys",
+    "call_items",
+    "call_leases",
+    "call_responses",
+    "call_transcriptions",
+    "calls",
+    "client_reports",
+    "dialect_insert",
+    "metadata",
+    "mint_audit",
+    "relay_tickets",
+    "signin_links",
+    "users",
+    "web_sessions",
+]
+
+#: Amounts of money are kept to 1e-10 USD on every backend.
+MONEY_QUANTUM = Decimal("1E-10")
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -38,6 +67,45 @@ class UTCDateTime(TypeDecorator[datetime]):
         if not isinstance(value, datetime):
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Money(TypeDecorator[Decimal]):
+    """Exact USD amounts: ``NUMERIC(20, 10)`` on PostgreSQL, decimal text on SQLite.
+
+    SQLite has no decimal type (its NUMERIC is a float, and SQLAlchemy warns about it), so there the value
+    is kept as text. Either way a value is rounded to :data:`MONEY_QUANTUM` on the way in and read back as
+    the same :class:`~decimal.Decimal`. Sum amounts in Python: SQL ``SUM`` over text would go through floats.
+    """
+
+    impl = Numeric(20, 10)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(String(40))
+        return dialect.type_descriptor(Numeric(20, 10))
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, Decimal) or not value.is_finite():
+            raise ValueError(f"not a finite Decimal amount: {value!r}")
+        exact = value.quantize(MONEY_QUANTUM, rounding=ROUND_HALF_EVEN)
+        return str(exact) if dialect.name == "sqlite" else exact
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        return Decimal(str(value)).quantize(MONEY_QUANTUM)
+
+
+def dialect_insert(table: Table, dialect: str) -> sqlite.Insert | postgresql.Insert:
+    """An INSERT with ``ON CONFLICT`` clauses, for the two backends voxgate supports (both have them)."""
+    if dialect == "sqlite":
+        return sqlite.insert(table)
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    raise ValueError(f"unsupported database dialect {dialect!r}")
 
 
 metadata = MetaData(
@@ -125,4 +193,98 @@ client_reports = Table(
     Column("steps", JSON, nullable=False),
     Index("ix_client_reports_call_id", "call_id"),
     Index("ix_client_reports_created_at", "created_at"),
+)
+
+# -- the call ledger -------------------------------------------------------------------------------
+
+calls = Table(
+    "calls",
+    metadata,
+    Column("id", String(32), primary_key=True),  # vgc_…, the only id a browser sees
+    Column("upstream_call_id", String(100), nullable=False, unique=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("api", String(16), nullable=False),
+    Column("mode", String(16), nullable=False),
+    Column("model", String(100), nullable=True),
+    Column("voice", String(64), nullable=True),
+    Column("client_ip", String(64), nullable=True),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("ended_at", UTCDateTime, nullable=True),
+    Column("end_reason", String(64), nullable=True),
+    Column("transcripts_pruned_at", UTCDateTime, nullable=True),
+    Index("ix_calls_user_id_started_at", "user_id", "started_at"),
+    Index("ix_calls_started_at", "started_at"),
+    Index("ix_calls_ended_at", "ended_at"),
+)
+
+call_items = Table(
+    "call_items",
+    metadata,
+    # The id also keeps the order items were first recorded in (an upsert keeps the first id).
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("call_id", String(32), ForeignKey("calls.id", ondelete="CASCADE"), nullable=False),
+    Column("item_id", String(100), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("text", Text, nullable=True),
+    Column("status", String(32), nullable=True),
+    Column("previous_item_id", String(100), nullable=True),
+    Column("interrupted", Boolean, nullable=False),
+    Column("truncated_ms", Integer, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("call_id", "item_id", name="uq_call_items_call_id_item_id"),
+)
+
+call_responses = Table(
+    "call_responses",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("call_id", String(32), ForeignKey("calls.id", ondelete="CASCADE"), nullable=False),
+    Column("response_id", String(100), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("model", String(100), nullable=True),
+    # response.done's usage as received: every token count, the cached and per-modality details.
+    Column("usage", JSON, nullable=False),
+    Column("cost_usd", Money, nullable=True),  # NULL: the price is unknown
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("call_id", "response_id", name="uq_call_responses_call_id_response_id"),
+)
+
+call_transcriptions = Table(
+    "call_transcriptions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("call_id", String(32), ForeignKey("calls.id", ondelete="CASCADE"), nullable=False),
+    Column("item_id", String(100), nullable=False),
+    Column("model", String(100), nullable=True),
+    Column("seconds", Float, nullable=True),
+    Column("usage", JSON, nullable=False),
+    Column("cost_usd", Money, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("call_id", "item_id", name="uq_call_transcriptions_call_id_item_id"),
+)
+
+relay_tickets = Table(
+    "relay_tickets",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("digest", String(64), nullable=False, unique=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    # The session the policy built when the ticket was issued; the relay creates calls with it.
+    Column("session", JSON, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Index("ix_relay_tickets_expires_at", "expires_at"),
+)
+
+# Leases when no Redis is configured: which replica supervises which call (see adapters.sql.leases).
+call_leases = Table(
+    "call_leases",
+    metadata,
+    # Usually a call id; any name of up to 64 characters works.
+    Column("call_id", String(64), nullable=False),
+    # A replica's name: host (up to 64 on Linux), pid and a random part.
+    Column("holder", String(128), nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("call_id", name="pk_call_leases"),
 )

@@ -7,8 +7,9 @@ sends it (reference §4.2): a few ``conversation.item.input_audio_transcription.
 is filled in first, so a client that retrieves the item on ``completed`` (the Agents SDK does) sees it.
 Without transcription the words are still made and kept for the responder, silently.
 
-Usage: ``whisper-1`` is billed by duration (``{"type": "duration", "seconds"}``), the other
-transcription models by tokens (user audio at 1 token per 100 ms in, the transcript's text out).
+Usage: the models billed per minute (``whisper-1``, ``gpt-realtime-whisper``, ``gpt-live-transcribe``,
+``gpt-transcribe``) report their duration (``{"type": "duration", "seconds"}``), the other
+transcription models tokens (user audio at 1 token per 100 ms in, the transcript's text out).
 """
 
 from __future__ import annotations
@@ -41,9 +42,12 @@ def split_deltas(text: str, pieces: int = DELTAS) -> list[str]:
     ]
 
 
+DURATION_BILLED = frozenset({"whisper-1", "gpt-realtime-whisper", "gpt-live-transcribe", "gpt-transcribe"})
+
+
 def transcription_usage(model: str | None, audio_ms: float, transcript: str) -> dict[str, Any]:
     """The ``usage`` of a ``completed`` event for ``model`` (see the module docstring)."""
-    if model == "whisper-1":
+    if model in DURATION_BILLED:
         return {"type": "duration", "seconds": round(audio_ms / 1000, 3)}
     audio_in = audio_tokens(round(audio_ms), assistant=False)
     text_out = count_text_tokens(transcript)

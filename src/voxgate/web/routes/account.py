@@ -39,6 +39,12 @@ class UserOut(BaseModel):
 class MeOut(BaseModel):
     user: UserOut
     auth: Literal["cookie", "api_key", "jwt"]
+    console_mode: Literal["relay", "ephemeral"] = Field(
+        description="How the console connects: through voxgate's relay, or with an upstream client secret."
+    )
+    simulated_cost: bool = Field(
+        description="Calls run on the local engine; costs are what OpenAI would bill."
+    )
 
 
 def _user_out(user: User) -> UserOut:
@@ -72,7 +78,12 @@ async def sign_in(body: SignInRequest, request: Request, response: Response) -> 
         secure=request.url.scheme == "https",
         path="/",
     )
-    return {"user": _user_out(user), "auth": "cookie"}
+    return {
+        "user": _user_out(user),
+        "auth": "cookie",
+        "console_mode": services.settings.console_mode,
+        "simulated_cost": services.simulated_cost,
+    }
 
 
 @router.post("/auth/signout", status_code=204)
@@ -89,4 +100,10 @@ async def sign_out(request: Request, response: Response) -> None:
 async def me(request: Request) -> dict[str, Any]:
     """Who is signed in (401 if nobody)."""
     principal = await authenticate(request)
-    return {"user": _user_out(principal.user), "auth": principal.method}
+    services = services_of(request)
+    return {
+        "user": _user_out(principal.user),
+        "auth": principal.method,
+        "console_mode": services.settings.console_mode,
+        "simulated_cost": services.simulated_cost,
+    }

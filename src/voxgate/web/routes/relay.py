@@ -4,7 +4,7 @@ It takes the shapes OpenAI's own calls endpoint takes, so code written for OpenA
 changed: the raw offer as ``application/sdp``, or multipart ``sdp`` + ``session`` (the official SDKs'
 shape), and also JSON ``{"sdp": …, "session": {…}}``. ``session`` holds only the overrides the policy
 allows (the same rules as minting). Callers authenticate as for minting (cookie + Origin, a voxgate API
-key, a JWT) or with a relay ticket (``vgt_…``) from ``/api/realtime-token`` in relay mode.
+key, a JWT) or with a relay ticket (``ek_vgt_…``) from ``/api/realtime-token`` in relay mode.
 """
 
 from __future__ import annotations

@@ -1,8 +1,15 @@
-"""``POST /api/realtime-token``: a short-lived GA client secret for the signed-in user."""
+"""``POST /api/realtime-token``: a short-lived secret for the signed-in user, in OpenAI's answer shape.
+
+In relay mode (the default) the secret is voxgate's own relay ticket (``ek_vgt_…``): bound to the user and
+the policy's session, usable only at voxgate's relay (``calls_url``), so code written for OpenAI's
+ephemeral flow works unchanged while no upstream credential reaches the browser. In ephemeral mode it is
+an upstream client secret (``ek_…``) minted with the server's key.
+"""
 
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 from urllib.parse import urljoin
 
@@ -10,12 +17,14 @@ from fastapi import APIRouter, Body, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from voxgate.adapters.upstream import ClientSecret
 from voxgate.core.accounts import MintRecord
 from voxgate.core.credentials import safety_identifier
 from voxgate.errors import RateLimited, VoxgateError
 from voxgate.web.auth import authenticate, client_ip, services_of
 
 router = APIRouter(prefix="/api", tags=["realtime"])
+RELAY_PATH = "/api/realtime/calls"
 log = logging.getLogger("voxgate.mint")
 
 
@@ -77,20 +86,26 @@ async def realtime_token(
                 f"Too many tokens requested; try again in {decision.retry_after} s.",
                 retry_after=decision.retry_after,
             )
-        secret = await services.upstream.create_client_secret(
-            session=session, ttl_seconds=ttl, safety_identifier=safety_identifier(user.id)
-        )
+        if services.settings.console_mode == "relay":
+            value, expires = await services.tickets.issue(user.id, session, timedelta(seconds=ttl))
+            secret = ClientSecret(value=value, expires_at=int(expires.timestamp()), session=session)
+            calls_url = RELAY_PATH
+        else:
+            secret = await services.upstream.create_client_secret(
+                session=session, ttl_seconds=ttl, safety_identifier=safety_identifier(user.id)
+            )
+            calls_url = services.upstream.calls_url
     except VoxgateError as exc:
         await services.accounts.record_mint(MintRecord(outcome=exc.code, status=exc.status_code, **record))
         raise
     await services.accounts.record_mint(MintRecord(outcome="ok", status=200, **record))
-    log.info("minted a client secret for user %s (ttl %s s)", user.id, ttl)
+    log.debug("minted a %s secret for user %s (ttl %s s)", services.settings.console_mode, user.id, ttl)
     payload = {
         "value": secret.value,
         "expires_at": secret.expires_at,
         "session": secret.session,
-        # The embedded engine's calls URL is relative to this site.
-        "calls_url": urljoin(str(request.base_url), services.upstream.calls_url),
+        # The relay's and the embedded engine's calls URLs are relative to this site.
+        "calls_url": urljoin(str(request.base_url), calls_url),
         "client_secret": {"value": secret.value, "expires_at": secret.expires_at},
     }
     return JSONResponse(payload, headers={**decision.headers(), "Cache-Control": "no-store"})

@@ -1,0 +1,75 @@
+"""Relay tickets: short-lived ``ek_vgt_…`` secrets that open calls at voxgate's relay, and nowhere else.
+
+A ticket stands where an upstream ephemeral key (``ek_…``) would, for code written for OpenAI's ephemeral
+flow: it is bound to a user and to the session voxgate's policy built when it was issued, and (like an
+``ek_`` key) it can open any number of calls until it expires. Only its SHA-256 digest is stored.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete as sql_delete
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
+
+from voxgate.adapters.sql.database import Database
+from voxgate.adapters.sql.tables import relay_tickets, users
+from voxgate.core import credentials
+from voxgate.errors import NotFound
+
+__all__ = ["TicketStore"]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class TicketStore:
+    """Issue, redeem and purge relay tickets, over one :class:`Database` (which it does not own)."""
+
+    def __init__(self, db: Database) -> None:
+        self._engine = db.engine
+
+    async def issue(self, user_id: int, session: dict[str, Any], ttl: timedelta) -> tuple[str, datetime]:
+        """A new ticket for ``user_id`` carrying ``session``. Returns the ticket and when it expires."""
+        secret = credentials.issue(credentials.TICKET_PREFIX)
+        now = _now()
+        expires_at = now + ttl
+        try:
+            async with self._engine.begin() as conn:
+                await conn.execute(
+                    insert(relay_tickets).values(
+                        digest=secret.digest,
+                        user_id=user_id,
+                        session=session,
+                        created_at=now,
+                        expires_at=expires_at,
+                    )
+                )
+        except IntegrityError:
+            raise NotFound(f"No user with id {user_id}.", param="user_id") from None
+        return secret.value, expires_at
+
+    async def redeem(self, value: str) -> tuple[int, dict[str, Any]] | None:
+        """``(user_id, session)`` for a live ticket, as often as it is presented until it expires;
+        None for an unknown or expired ticket, or one whose user has since been disabled."""
+        if not value.startswith(credentials.TICKET_PREFIX):
+            return None
+        query = (
+            select(relay_tickets.c.user_id, relay_tickets.c.session, users.c.disabled)
+            .join(users, users.c.id == relay_tickets.c.user_id)
+            .where(relay_tickets.c.digest == credentials.digest(value), relay_tickets.c.expires_at > _now())
+        )
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        if row is None or row.disabled:
+            return None
+        return row.user_id, dict(row.session)
+
+    async def purge_expired(self) -> int:
+        """Delete expired tickets; returns how many."""
+        async with self._engine.begin() as conn:
+            result = await conn.execute(sql_delete(relay_tickets).where(relay_tickets.c.expires_at <= _now()))
+        return result.rowcount
