@@ -120,3 +120,20 @@ async def test_serve_freezes_what_startup_loaded(make_settings: Any) -> None:
             assert (await client.get("/healthz")).status_code == 200
     finally:
         gc.unfreeze()
+
+
+async def test_start_warns_of_models_with_an_announced_shutdown(
+    make_settings: Any, caplog: Any, fake_openai: FakeOpenAIState
+) -> None:
+    settings = make_settings(policy={"model": "gpt-realtime", "transcription_model": "whisper-1"})
+    with caplog.at_level("WARNING", logger="voxgate"):
+        async with running(create_app(settings)):
+            pass
+    warned = " ".join(r.getMessage() for r in caplog.records if r.name == "voxgate")
+    assert "gpt-realtime" in warned and "2027-01-20" in warned
+    assert "whisper-1" in warned and "2027-02-26" in warned
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="voxgate"):
+        async with running(create_app(make_settings())):
+            pass
+    assert not [r for r in caplog.records if "shut" in r.getMessage()], "the defaults have no shutdown date"

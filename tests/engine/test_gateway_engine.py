@@ -122,6 +122,24 @@ async def test_console_reports_its_call_and_the_gateway_hangs_it_up(
             report = {"event": "connect", "outcome": "ok", "call_id": call_id, "steps": {"total_ms": 50.0}}
             auth = {"Authorization": f"Bearer {key}"}
             assert (await gw.client.post("/api/client-metrics", json=report, headers=auth)).status_code == 204
+            # The reported call is watched through its sideband from now on, and recorded.
+            call = await gw.services.ledger.get_call_by_upstream(call_id)
+            assert call is not None and call.mode == "ephemeral"
+            for _ in range(20):
+                if call.id in gw.services.supervisor.watching:
+                    break
+                await asyncio.sleep(0.05)
+            assert call.id in gw.services.supervisor.watching, "attached within 1 s"
+            await asyncio.sleep(0.2)
+            rtc.send({"type": "conversation.item.create", "item": USER_TEXT})
+            rtc.send({"type": "response.create", "response": {"output_modalities": ["text"]}})
+            await rtc.events.until("response.done")
+            for _ in range(100):
+                detail = await gw.services.ledger.call_detail(call.id)
+                if detail is not None and detail.responses:
+                    break
+                await asyncio.sleep(0.05)
+            assert detail is not None and [i.role for i in detail.items] == ["user", "assistant"]
             # Someone else cannot end it.
             other = await gw.client.post(
                 f"/api/calls/{call_id}/hangup", headers={"Authorization": f"Bearer {other_key}"}
