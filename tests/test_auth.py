@@ -79,7 +79,13 @@ async def test_sign_in_with_key_sets_a_strict_httponly_cookie(
     user, key = await gateway.user_with_key("kim")
     response = await gateway.client.post("/api/auth/signin", json={"key": key}, headers=ORIGIN)
     assert response.status_code == 200
-    assert response.json() == {"user": {"id": user.id, "name": "kim", "role": "user"}, "auth": "cookie"}
+    assert response.json() == {
+        "user": {"id": user.id, "name": "kim", "role": "user"},
+        "auth": "cookie",
+        # The gateway fixture runs ephemeral mode against the strict fake, not the local engine.
+        "console_mode": "ephemeral",
+        "simulated_cost": False,
+    }
     cookie = response.headers["set-cookie"]
     assert f"{COOKIE_NAME}=" in cookie
     assert "HttpOnly" in cookie

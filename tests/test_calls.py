@@ -43,22 +43,27 @@ async def test_in_relay_mode_a_report_records_no_call(gateway_factory: Any) -> N
         assert await gw.services.ledger.get_call_by_upstream("rtc_0123abcd") is None
 
 
-async def test_in_ephemeral_mode_a_reported_connect_records_the_call(gateway_factory: Any) -> None:
+async def test_in_ephemeral_mode_every_reported_call_is_recorded_for_its_reporter(
+    gateway_factory: Any,
+) -> None:
+    # Even a failed connect: the call may be up upstream while ICE fails, and the console hangs it up.
     async with gateway_factory(console_mode="ephemeral") as gw:
         user, key = await gw.user_with_key()
         auth = {"Authorization": f"Bearer {key}"}
         for report in (
-            {**REPORT, "call_id": "rtc_failed", "outcome": "sdp_failed"},
+            {**REPORT, "call_id": "rtc_failed", "outcome": "ice_failed"},
             {**REPORT, "call_id": "rtc_ended", "event": "end"},
+            REPORT,
         ):
             assert (await gw.client.post("/api/client-metrics", json=report, headers=auth)).status_code == 204
-        assert await gw.services.ledger.live_calls() == []
-        assert (await gw.client.post("/api/client-metrics", json=REPORT, headers=auth)).status_code == 204
-        call = await gw.services.ledger.get_call_by_upstream("rtc_0123abcd")
-        assert call is not None
-        assert (call.user_id, call.mode) == (user.id, "ephemeral")
-        (listed,) = (await gw.client.get("/api/calls", headers=auth)).json()["data"]
-        assert (listed["id"], listed["mode"]) == (call.id, "ephemeral")
+        for upstream_id in ("rtc_failed", "rtc_ended", "rtc_0123abcd"):
+            call = await gw.services.ledger.get_call_by_upstream(upstream_id)
+            assert call is not None
+            assert (call.user_id, call.mode) == (user.id, "ephemeral")
+        listed = (await gw.client.get("/api/calls", headers=auth)).json()["data"]
+        assert {row["mode"] for row in listed} == {"ephemeral"} and len(listed) == 3
+        hangup = await gw.client.post("/api/calls/rtc_failed/hangup", headers=auth)
+        assert hangup.status_code == 204
 
 
 @pytest.mark.parametrize(

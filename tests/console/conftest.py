@@ -1,6 +1,11 @@
 """Console fixtures: ``voxgate serve`` on its embedded engine (127.0.0.1, loopback-only ICE), users,
 fake microphones made with espeak-ng and sox, and Debian's Chromium driven by pip Playwright.
 
+The console connects through voxgate's relay by default; these fixtures serve it in ephemeral mode (an
+``ek_`` secret minted for the page) unless a test asks for ``console_mode="relay"``, so the tests
+written for the ephemeral flow keep checking it, and the relay's own tests (test_relay, test_history)
+override the ``console`` fixture with a relay-mode gateway.
+
 Two browsers at most: one whose fake microphone speaks a sentence on a loop, and one whose fake
 microphone is silent. The silent one is launched without ``--use-fake-ui-for-media-stream``, so a
 page gets the microphone only where the test grants it (``context.grant_permissions``) and is really
@@ -195,7 +200,12 @@ def serve_console(folder: Path, **overrides: Any) -> Iterator[Console]:
         "data_dir": folder,
         "port": port,
         "engine": {"tts": "espeak", "api_keys": [ENGINE_KEY]},
-        "limits": {"mint_per_user": "1000/minute", "client_reports_per_user": "1000/minute"},
+        "limits": {
+            "mint_per_user": "1000/minute",
+            "client_reports_per_user": "1000/minute",
+            "calls_per_user": "1000/minute",
+        },
+        "console_mode": "ephemeral",
     }
     values.update(overrides)
     settings = Settings(_env_file=None, **values)
@@ -292,7 +302,9 @@ class ConsolePage:
         self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
         self.page.on("console", self._console)
         self.reports: list[dict[str, Any]] = []
+        self.relayed: list[str] = []  # relay mode: voxgate's call ids, from the relay's Location
         self.page.on("request", self._request)
+        self.page.on("response", self._response)
 
     def _console(self, message: Any) -> None:
         # The browser logs every failed fetch; the 401 of "who is signed in?" before signing in is expected.
@@ -302,6 +314,10 @@ class ConsolePage:
     def _request(self, request: Any) -> None:
         if request.url.endswith("/api/client-metrics") and request.method == "POST":
             self.reports.append(json.loads(request.post_data or "{}"))
+
+    def _response(self, response: Any) -> None:
+        if response.url.endswith("/api/realtime/calls") and response.status == 201:
+            self.relayed.append(response.headers["location"].rsplit("/", 1)[-1])
 
     def poll(self, script: str, arg: Any = None, timeout: float = 15_000, interval: float = 50) -> Any:
         """Evaluate `script` until it returns something truthy (wait_for_function would need eval,
@@ -338,13 +354,18 @@ class ConsolePage:
         return self.call_id()
 
     def call_id(self) -> str:
-        ids = [r["call_id"] for r in self.reports if r.get("outcome") == "ok" and r["event"] != "end"]
+        """The latest call's id: the upstream's from the console's reports (ephemeral mode), or voxgate's
+        from the relay's answer (relay mode, where reports do not name the call)."""
+
+        def found() -> list[str]:
+            ids = [r.get("call_id") for r in self.reports if r.get("outcome") == "ok" and r["event"] != "end"]
+            return [str(i) for i in ids if i] or self.relayed
+
         deadline = time.monotonic() + 5
-        while not ids and time.monotonic() < deadline:
+        while not (ids := found()) and time.monotonic() < deadline:
             self.page.wait_for_timeout(50)
-            ids = [r["call_id"] for r in self.reports if r.get("outcome") == "ok" and r["event"] != "end"]
-        assert ids, self.reports
-        return str(ids[-1])
+        assert ids, (self.reports, self.relayed)
+        return ids[-1]
 
     def events(self, kind: str | None = None, direction: str = "in") -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = self.page.evaluate(

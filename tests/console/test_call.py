@@ -70,7 +70,7 @@ def test_connect_shows_each_step_and_reports_it(
         "type": "realtime",
         "audio": {
             "output": {"voice": "cedar"},
-            "input": {"transcription": {"model": "gpt-4o-mini-transcribe", "language": "fr"}},
+            "input": {"transcription": {"model": "gpt-realtime-whisper", "language": "fr"}},
         },
     }
     updated = console_page.wait_event("session.updated")

@@ -40,6 +40,20 @@ async def _close(ws: WebSocket, code: int = 1000) -> None:
             await ws.close(code)
 
 
+class _DenialIsNotAnError(logging.Filter):
+    """uvicorn's websockets-sansio protocol (0.54) logs "ASGI callable returned without completing
+    handshake." after every denial response, although sending one is a complete answer. The engine
+    refuses with a denial whenever a sideband asks for a call that has ended, i.e. at the end of every
+    supervised call, so the line would be noise on every call."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.levelno == logging.ERROR and record.getMessage().startswith(_NO_HANDSHAKE))
+
+
+_NO_HANDSHAKE = "ASGI callable returned without completing handshake"
+logging.getLogger("uvicorn.error").addFilter(_DenialIsNotAnError())
+
+
 async def _refuse(ws: WebSocket, error: VoxgateError, subprotocol: str | None) -> None:
     if "websocket.http.response" in ws.scope.get("extensions", {}):
         await ws.send_denial_response(JSONResponse({"error": error.to_dict()}, status_code=error.status_code))

@@ -1,15 +1,16 @@
-"""The pages voxgate serves: the console (sign-in for now), and the API docs with local assets only."""
+"""The pages voxgate serves: the console (sign-in, calls, History) and the API docs, with local assets."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path as FilePath
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path
 from fastapi.responses import FileResponse, HTMLResponse
 
 __all__ = ["STATIC_DIR", "router"]
 
-STATIC_DIR = Path(__file__).with_name("static")
+STATIC_DIR = FilePath(__file__).with_name("static")
 
 router = APIRouter(include_in_schema=False)
 
@@ -24,9 +25,17 @@ _DOCS = """<!doctype html>
 
 @router.get("/")
 @router.get("/signin")
+@router.get("/history")
 async def console() -> FileResponse:
-    """The browser console. The sign-in link's token travels in the URL fragment, never to the server."""
+    """The browser console (and its History view: the page picks the view from its address). The
+    sign-in link's token travels in the URL fragment, never to the server."""
     return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/history/{call_id}")
+async def call_page(call_id: Annotated[str, Path(pattern=r"^vgc_[A-Za-z0-9_]{1,96}$")]) -> FileResponse:
+    """One call's transcript page: the console's page, which loads the call from the API itself."""
+    return await console()
 
 
 @router.get("/favicon.ico")

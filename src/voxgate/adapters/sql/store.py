@@ -328,11 +328,3 @@ class AccountStore:
             )
             for r in rows
         ]
-
-    async def user_reported_call(self, user_id: int, call_id: str) -> bool:
-        """True if ``user_id`` reported holding ``call_id`` (so may ask the gateway to hang it up)."""
-        query = select(client_reports.c.id).where(
-            client_reports.c.user_id == user_id, client_reports.c.call_id == call_id
-        )
-        async with self._engine.connect() as conn:
-            return (await conn.execute(query.limit(1))).first() is not None

@@ -186,7 +186,7 @@ client_reports = Table(
     Column("event", String(32), nullable=False),
     Column("outcome", String(32), nullable=False),
     Column("error_code", String(64), nullable=True),
-    # The upstream call the browser holds: lets the gateway hang up only calls the user reported.
+    # The upstream call the browser reported holding (ownership comes from the calls ledger, not from here).
     Column("call_id", String(100), nullable=True),
     Column("attempt", Integer, nullable=False),
     # Step timings in milliseconds, e.g. {"token_ms": 3.1, "mic_ms": 40.2, ...}.

@@ -22,14 +22,11 @@ from voxgate.web.services import Services
 
 router = APIRouter(prefix="/api", tags=["calls"])
 
-UPSTREAM_CALL_ID = r"^rtc_[A-Za-z0-9_]{1,96}$"
 VOXGATE_CALL_ID = r"^vgc_[0-9a-f]{24}$"
 # Hangup also takes the upstream id, as it did before voxgate had ids of its own.
 ANY_CALL_ID = r"^(vgc_[0-9a-f]{24}|rtc_[A-Za-z0-9_]{1,96})$"
 StepName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,40}$")]
 CallId = Annotated[str, Path(pattern=VOXGATE_CALL_ID, description="voxgate's call id (vgc_…).")]
-# Reports that mean "this console now holds this call".
-_HOLDING_EVENTS = frozenset({"connect", "reconnect", "renew"})
 
 
 class ClientMetrics(BaseModel):
@@ -39,7 +36,7 @@ class ClientMetrics(BaseModel):
     event: Literal["connect", "reconnect", "renew", "end"]
     outcome: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")] = "ok"
     error_code: Annotated[str | None, Field(max_length=64)] = None
-    call_id: Annotated[str | None, Field(pattern=UPSTREAM_CALL_ID)] = None
+    call_id: Annotated[str | None, Field(pattern=ANY_CALL_ID)] = None
     attempt: Annotated[int, Field(ge=0, le=1000)] = 0
     steps: Annotated[dict[StepName, Annotated[float, Field(ge=0, le=3_600_000)]], Field(max_length=24)] = (
         Field(
@@ -53,7 +50,7 @@ class ClientMetrics(BaseModel):
 async def client_metrics(body: ClientMetrics, request: Request) -> Response:
     """Record a connect outcome and its step timings (used by voxgate's metrics).
 
-    With the console on upstream ephemeral keys, a successful connect is also how voxgate learns of the
+    With the console on upstream ephemeral keys, a report naming a call is also how voxgate learns of the
     call: the supervisor then records it and watches it. A call someone else already holds stays theirs:
     reporting its id grants nothing.
     """
@@ -67,12 +64,9 @@ async def client_metrics(body: ClientMetrics, request: Request) -> Response:
             user.id, body.event, body.outcome, body.error_code, body.call_id, body.attempt, body.steps
         )
     )
-    if (
-        services.settings.console_mode == "ephemeral"
-        and body.call_id is not None
-        and body.event in _HOLDING_EVENTS
-        and body.outcome == "ok"
-    ):
+    if services.settings.console_mode == "ephemeral" and body.call_id and body.call_id.startswith("rtc_"):
+        # Any report naming a call, even a failed connect (the call may be up upstream while ICE
+        # fails), is how voxgate learns of it: record it for the reporter and watch it.
         await services.supervisor.adopt(user.id, body.call_id, client_ip(request))
     return Response(status_code=204)
 

@@ -24,6 +24,12 @@ function noteServerDate(response) {
   if (!Number.isNaN(date)) clockOffsetMs = date - Date.now();
 }
 
+async function apiError(response) {
+  const data = await response.json().catch(() => ({}));
+  const retry = Number(response.headers.get("Retry-After"));
+  return new ApiError(response.status, data.error, retry > 0 ? retry : null);
+}
+
 export async function api(path, { method = "GET", body, keepalive = false } = {}) {
   let response;
   try {
@@ -39,12 +45,8 @@ export async function api(path, { method = "GET", body, keepalive = false } = {}
   }
   noteServerDate(response);
   if (response.status === 204) return null;
-  const data = await response.json().catch(() => ({}));
-  if (!response.ok) {
-    const retry = Number(response.headers.get("Retry-After"));
-    throw new ApiError(response.status, data.error, retry > 0 ? retry : null);
-  }
-  return data;
+  if (!response.ok) throw await apiError(response);
+  return response.json().catch(() => ({}));
 }
 
 export const me = () => api("/api/me");
@@ -59,3 +61,46 @@ export const clientMetrics = (report, { keepalive = false } = {}) =>
 /** Tell voxgate a call has ended (it can only end calls this user reported). */
 export const hangupCall = (callId, { keepalive = false } = {}) =>
   api(`/api/calls/${encodeURIComponent(callId)}/hangup`, { method: "POST", keepalive });
+
+/**
+ * Relay mode: POST the SDP offer to voxgate, which creates the call upstream with the server's key
+ * and answers with the SDP answer and voxgate's own call id (Location: /api/calls/vgc_…). Nothing the
+ * upstream knows (key, URL, secret) comes back. Errors are OpenAI-shaped, as minting's.
+ * @returns {Promise<{id: string|null, answer: string}>}
+ */
+export async function relayCall(sdp, session) {
+  const body = { sdp };
+  if (session && Object.keys(session).length) body.session = session;
+  let response;
+  try {
+    response = await fetch("/api/realtime/calls", {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", Accept: "application/sdp" },
+      body: JSON.stringify(body),
+    });
+  } catch (error) {
+    throw new ApiError(0, { code: "network_error", message: error.message });
+  }
+  noteServerDate(response);
+  if (!response.ok) throw await apiError(response);
+  const id = (response.headers.get("Location") || "").split("/").pop() || null;
+  return { id, answer: await response.text() };
+}
+
+/** History: one page of the signed-in user's calls, newest first ({data, has_more}). */
+export function listCalls({ limit = 20, before = null } = {}) {
+  const query = new URLSearchParams({ limit: String(limit) });
+  if (before) query.set("before", before);
+  return api(`/api/calls?${query}`);
+}
+
+/** One call with its transcript, usage and cost. */
+export const getCall = (callId) => api(`/api/calls/${encodeURIComponent(callId)}`);
+
+/** Delete a call from the ledger. */
+export const deleteCall = (callId) => api(`/api/calls/${encodeURIComponent(callId)}`, { method: "DELETE" });
+
+/** Where a call's export downloads from (format: "json" or "md"). */
+export const exportUrl = (callId, format) =>
+  `/api/calls/${encodeURIComponent(callId)}/export?format=${encodeURIComponent(format)}`;

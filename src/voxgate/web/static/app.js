@@ -1,10 +1,12 @@
 // The console's wiring: builds each part and connects them to the page. No logic of its own beyond
 // turning clicks and keys into calls on the parts, and the parts' news into what the page shows.
-import { ApiError, clientMetrics, hangupCall, realtimeToken } from "./api.js";
+import { ApiError, clientMetrics, hangupCall, realtimeToken, relayCall } from "./api.js";
+import { RunningCost } from "./cost.js";
 import { ErrorBox } from "./errors.js";
 import { EventLog } from "./eventlog.js";
 import { Conversation } from "./events.js";
 import { History } from "./history.js";
+import { HistoryView } from "./historyview.js";
 import { LANGUAGES, language, onLanguageChange, pickLanguage, setLanguage, t, translate } from "./i18n.js";
 import { Meters } from "./meters.js";
 import { listMics, saveMic, savedMic } from "./mic.js";
@@ -13,6 +15,7 @@ import { Account } from "./signin.js";
 import { Talk } from "./talk.js";
 import { TokenSource } from "./token.js";
 import { Transcript } from "./transcript.js";
+import { Views } from "./views.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -40,6 +43,12 @@ const store = (key, value) => {
     /* not remembered */
   }
 };
+
+// How calls are made, as /api/me says: "relay" (the offer goes through voxgate, which holds every key:
+// no secret ever reaches this page) or "ephemeral" (an upstream client secret is minted for the page).
+// A server that does not say predates the relay.
+let consoleMode = "ephemeral";
+const relayMode = () => consoleMode === "relay";
 
 // ---- the parts ---------------------------------------------------------------------------------
 
@@ -72,6 +81,8 @@ const session = new Session({
   busy: () => conversation.responseActive || conversation.assistantSpeaking || conversation.userSpeaking || talk.holding,
   report: (body, options) => clientMetrics(body, options),
   hangup: (callId, options) => hangupCall(callId, options),
+  relay: (sdp, overrides) => relayCall(sdp, overrides),
+  mode: () => consoleMode,
   hooks: {
     onState: (state) => onSessionState(state),
     onStep: (name, state, ms) => showStep(name, state, ms),
@@ -95,14 +106,24 @@ const session = new Session({
       }
       if (!stream) meters.detach("mic");
     },
-    onCall: () => scheduleRender(),
+    onCall: (call) => {
+      // The ledger's running cost of the call in use (relay mode: its id is voxgate's own).
+      if (call && relayMode()) runningCost.follow(call.id);
+      scheduleRender();
+    },
     onNote: (key, kind) => transcript.note(key, kind),
     onError: (error) => showError(error),
   },
 });
 const talk = new Talk({ session, conversation, transcript, history });
+const runningCost = new RunningCost($("call-cost"), { onError: (error) => showError(error) });
+const historyView = new HistoryView({ onError: (error) => showError(error), onOpen: (path) => views.go(path) });
+const views = new Views({
+  onHistory: () => historyView.load(),
+  onCall: (callId) => historyView.open(callId),
+});
 const account = new Account({
-  onUser: (user) => onUser(user),
+  onUser: (user, info) => onUser(user, info),
   onError: (error) => showError(error),
   beforeSignOut: async () => {
     await session.dispose("signout");
@@ -120,6 +141,7 @@ async function connect(event) {
   errorBox.clear();
   resetSteps();
   const earlier = transcript.element.childElementCount > 0;
+  runningCost.reset();
   try {
     await session.start(t0);
     if (earlier && session.connected) transcript.note("note.newConversation");
@@ -141,6 +163,7 @@ function onSessionState(state) {
   if (state !== "connecting") releaseFrames();
   const focused = document.activeElement;
   if (state === "idle") {
+    runningCost.stop(); // the last cost stays shown
     conversation.reset();
     $("remote-audio").srcObject = null;
     meters.close();
@@ -148,7 +171,7 @@ function onSessionState(state) {
   } else if (state === "reconnecting") {
     conversation.reset();
   } else if (state === "connected") {
-    tokens.prefetch(); // the next reconnect or renewal finds a token ready
+    if (!relayMode()) tokens.prefetch(); // the next reconnect or renewal finds a token ready
     if (session.micStream) meters.attach("mic", session.micStream, $("mic-meter"));
     fillMics();
   }
@@ -231,6 +254,9 @@ function render() {
   setAttr($("user-speaking"), "data-active", String(live && conversation.userSpeaking));
   setAttr($("assistant-speaking"), "data-active", String(live && conversation.assistantSpeaking));
   for (const step of $("steps").children) {
+    // Relay mode has no token step: the page never holds a secret.
+    const skipped = relayMode() && step.dataset.step === "token";
+    if (step.hidden !== skipped) step.hidden = skipped;
     const { state: stepState, ms } = steps.get(step.dataset.step) || { state: "pending" };
     if (step.dataset.state !== stepState) step.dataset.state = stepState;
     setText(step.querySelector(".step-time"), stepState === "done" ? `${Math.round(ms)} ms` : "");
@@ -279,9 +305,13 @@ function showCallInfo() {
 }
 
 function showTokenInfo(token = tokens.valid) {
-  $("token-info").textContent = token
-    ? t("token.info", { model: token.session?.model || "?", until: timeOf(token.expires_at) })
-    : "";
+  const signedIn = Boolean(account.user);
+  $("token-info").textContent =
+    relayMode() && signedIn
+      ? t("token.relay")
+      : token
+        ? t("token.info", { model: token.session?.model || "?", until: timeOf(token.expires_at) })
+        : "";
 }
 
 function fillOptions(select, options, value) {
@@ -313,16 +343,21 @@ async function fillMics() {
   fillOptions($("mic-select"), options, savedMic());
 }
 
-function onUser(user) {
+function onUser(user, info = {}) {
+  historyView.setUser(user);
   if (user) {
-    tokens.start();
+    consoleMode = info.console_mode === "relay" ? "relay" : "ephemeral";
+    if (relayMode()) tokens.stop();
+    else tokens.start();
     session.prepare({ revive: true });
     fillMics();
   } else {
     session.dispose("signed_out");
     tokens.stop();
-    showTokenInfo(null);
+    runningCost.reset();
   }
+  showTokenInfo(user && !relayMode() ? undefined : null);
+  views.setSignedIn(Boolean(user));
   render();
 }
 
@@ -433,6 +468,9 @@ onLanguageChange(() => {
   fillMics();
   errorBox.render();
   showTokenInfo();
+  runningCost.render();
+  views.retitle();
+  historyView.retranslate(views.current?.name);
   render();
 });
 window.addEventListener("unhandledrejection", (event) => showError(event.reason));

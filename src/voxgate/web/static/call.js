@@ -1,7 +1,8 @@
 // One call to the realtime service over WebRTC (reference §2.1): the peer connection and the
-// "oai-events" data channel are created before the offer, the offer is POSTed to the calls URL with the
-// client secret, and once the channel opens a GA session.update is sent. The token, the microphone and
-// the offer run in parallel; every step is timed from the click that started the call.
+// "oai-events" data channel are created before the offer, the offer is POSTed (to voxgate's relay, or
+// with an ephemeral secret to the calls URL), and once the channel opens a GA session.update is sent.
+// The token (ephemeral mode only), the microphone and the offer run in parallel; every step is timed
+// from the click that started the call.
 
 export const CHANNEL = "oai-events";
 export const STEPS = ["token", "mic", "offer", "sdp", "channel", "session"];
@@ -51,6 +52,24 @@ async function sdpError(response) {
   if (response.status === 429) return new CallError("rate_limited", message, options);
   if (response.status >= 500) return new CallError("upstream_down", message, options);
   return new CallError("sdp_rejected", message, options);
+}
+
+/** Ephemeral mode: POST the offer to the calls URL with the client secret (reference §2.1). */
+async function postSdp(secret, sdp) {
+  let response;
+  try {
+    response = await fetch(secret.calls_url, {
+      method: "POST",
+      body: sdp,
+      headers: { Authorization: `Bearer ${secret.value}`, "Content-Type": "application/sdp" },
+    });
+  } catch (error) {
+    throw new CallError("upstream_down", error.message);
+  }
+  if (!response.ok) throw await sdpError(response);
+  // The call id ends the Location header's path (e.g. /v1/realtime/calls/rtc_…).
+  const id = (response.headers.get("Location") || "").split("/").pop() || null;
+  return { id, answer: await response.text() };
 }
 
 export class Call {
@@ -142,11 +161,13 @@ export class Call {
   /**
    * Dial: resolves once the session is configured and the microphone is on the call.
    * @param {number} t0 performance.now() of the click (or of the start of a reconnect)
-   * @param {Promise<object>} token the client secret ({value, calls_url, session})
+   * @param {Promise<object>|null} token ephemeral mode: the client secret ({value, calls_url, session})
+   * @param {((sdp: string) => Promise<{id, answer}>)|null} relay relay mode: posts the offer to voxgate
    * @param {() => Promise<MediaStreamTrack>} track opens (or gives) the microphone's track
-   * @param {(token: object) => object} sessionUpdate the session.update to send on open
+   * @param {(session: object|null) => object} sessionUpdate the session.update to send on open, from
+   *   the session as minted (ephemeral) or as created (relay)
    */
-  async connect({ t0 = performance.now(), token, track, sessionUpdate, timeoutMs = 20000 }) {
+  async connect({ t0 = performance.now(), token = null, relay = null, track, sessionUpdate, timeoutMs = 20000 }) {
     this.t0 = t0;
     const offerReady = this.time(
       "offer",
@@ -161,7 +182,8 @@ export class Call {
       timer = setTimeout(() => reject(new CallError("timeout", "The connection took too long.")), timeoutMs);
     });
 
-    const tokenReady = this.time("token", token);
+    // Relay mode has no token step: the page never holds a secret.
+    const tokenReady = relay ? Promise.resolve(null) : this.time("token", token);
     const micAsked = new Promise((resolve) => {
       this.askMic = resolve; // by postOffer
     });
@@ -176,9 +198,11 @@ export class Call {
     );
     const sessionReady = (async () => {
       const [secret, sdp] = await Promise.all([tokenReady, offerReady]);
-      await this.time("sdp", this.postOffer(secret, sdp));
+      await this.time("sdp", this.postOffer(relay ? () => relay(sdp) : () => postSdp(secret, sdp)));
       await this.time("channel", opened);
-      await this.time("session", this.updateSession(sessionUpdate(secret)));
+      // The relayed session was built by voxgate: its transcription model is learnt from session.created.
+      const session = relay ? this.sessionCreated() : Promise.resolve(secret.session);
+      await this.time("session", session.then((created) => this.updateSession(sessionUpdate(created))));
     })();
     try {
       await Promise.race([Promise.all([sessionReady, micReady]), failed, timeout]);
@@ -200,31 +224,37 @@ export class Call {
     this.connected = true;
   }
 
-  async postOffer(secret, sdp) {
-    let response;
-    try {
-      const posted = fetch(secret.calls_url, {
-        method: "POST",
-        body: sdp,
-        headers: { Authorization: `Bearer ${secret.value}`, "Content-Type": "application/sdp" },
-      });
-      // The microphone is asked for in parallel: once the answer is applied, or MIC_WAIT_MS after the
-      // offer went out if that takes longer. Opening it is heavy work for the machine while the
-      // answer is being made (a local engine shares this machine), and a call refused before that
-      // (no token, rate limit, budget) never turns the microphone on.
-      this.micTimer = setTimeout(() => !this.ended && this.askMic?.(), MIC_WAIT_MS);
-      response = await posted;
-    } catch (error) {
-      throw new CallError("upstream_down", error.message);
-    }
-    if (!response.ok) throw await sdpError(response);
-    // The call id ends the Location header's path (e.g. /v1/realtime/calls/rtc_…).
-    this.id = (response.headers.get("Location") || "").split("/").pop() || null;
-    const answer = await response.text();
+  /** Post the offer (`send` resolves to {id, answer}) and apply the answer. */
+  async postOffer(send) {
+    const posted = send();
+    // The microphone is asked for in parallel: once the answer is applied, or MIC_WAIT_MS after the
+    // offer went out if that takes longer. Opening it is heavy work for the machine while the answer
+    // is being made (a local engine shares this machine), and a call refused before that (no token,
+    // rate limit, budget) never turns the microphone on.
+    this.micTimer = setTimeout(() => !this.ended && this.askMic?.(), MIC_WAIT_MS);
+    const { id, answer } = await posted;
+    this.id = id;
     if (this.ended) throw new CallError("timeout", "The call was closed while connecting.");
     await this.pc.setRemoteDescription({ type: "answer", sdp: answer });
     clearTimeout(this.micTimer);
     this.askMic?.();
+  }
+
+  /** The session as the server created it (session.created), or null after SESSION_UPDATED_WAIT_MS. */
+  sessionCreated() {
+    if (this.session) return Promise.resolve(this.session);
+    return new Promise((resolve) => {
+      const waiter = (incoming) => {
+        if (incoming.type === "session.created" || incoming.type === "session.updated") finish(incoming.session);
+      };
+      const finish = (session) => {
+        clearTimeout(timer);
+        this.waiters.delete(waiter);
+        resolve(session);
+      };
+      const timer = setTimeout(() => finish(null), SESSION_UPDATED_WAIT_MS);
+      this.waiters.add(waiter);
+    });
   }
 
   /** Send session.update and wait for session.updated (or an error about it, or 5 s). */

@@ -22,7 +22,8 @@ export function backoffMs(attempt, random = Math.random) {
 
 /**
  * The GA session.update sent when a call's channel opens: only what the user may choose (the voice, and
- * the transcription language or automatic). The transcription model is the minted session's own.
+ * the transcription language or automatic). The transcription model is the session's own (as minted,
+ * or as created by voxgate's relay).
  */
 export function sessionUpdate(minted, { voice, language }) {
   const session = { type: "realtime" };
@@ -37,6 +38,17 @@ export function sessionUpdate(minted, { voice, language }) {
   }
   if (Object.keys(audio).length) session.audio = audio;
   return { type: "session.update", session };
+}
+
+/**
+ * Relay mode: the overrides posted with the offer (the same choices as the session.update, which the
+ * policy lets a client make): the voice if one is chosen, the transcription language unless automatic.
+ */
+export function relayOverrides({ voice, language }) {
+  const audio = {};
+  if (voice) audio.output = { voice };
+  if (language && language !== "auto") audio.input = { transcription: { language } };
+  return Object.keys(audio).length ? { audio } : {};
 }
 
 /** An error that another attempt will not fix. */
@@ -64,13 +76,14 @@ export class Session {
    * @param {object} deps
    *   tokens: TokenSource; history: History; choices(): {voice, language, deviceId};
    *   busy(): true while a reply is playing or the user is talking (renewal waits for a pause);
-   *   report(body, {keepalive}), hangup(callId, {keepalive}): voxgate's API;
+   *   report(body, {keepalive}), hangup(callId, {keepalive}), relay(sdp, session): voxgate's API;
+   *   mode(): "relay" (the offer goes through voxgate; no token) or "ephemeral" (tokens' secrets);
    *   hooks: onState(state, detail), onStep(name, state, ms), onEvent(event, call), onSent(event, call),
    *     onRemoteStream(stream), onMicStream(stream|null), onNote(key, kind), onError(error), onCall(call|null)
    *   renewBeforeS: renew this long before the session's maximum duration ends
    */
-  constructor({ tokens, history, choices, busy, report, hangup, hooks, renewBeforeS = 300 }) {
-    Object.assign(this, { tokens, history, choices, busy, report, hangup, hooks, renewBeforeS });
+  constructor({ tokens, history, choices, busy, report, hangup, relay, mode, hooks, renewBeforeS = 300 }) {
+    Object.assign(this, { tokens, history, choices, busy, report, hangup, relay, mode, hooks, renewBeforeS });
     this.state = "idle";
     this.call = null; // the call in use
     this.dialing = new Set(); // calls being set up (a renewal's new call while the old one is in use)
@@ -188,11 +201,14 @@ export class Session {
     this.dialing.add(call);
     const track = () => this.openMicOnce().then((stream) => stream.getAudioTracks()[0]);
     try {
+      // Relay mode never asks for a secret: voxgate creates the call with the server's key.
+      const relayed = this.mode() === "relay";
       await call.connect({
         t0,
-        token: this.tokens.get(),
+        token: relayed ? null : this.tokens.get(),
+        relay: relayed ? (sdp) => this.relay(sdp, relayOverrides(this.choices())) : null,
         track,
-        sessionUpdate: (secret) => sessionUpdate(secret.session, this.choices()),
+        sessionUpdate: (session) => sessionUpdate(session, this.choices()),
       });
       if (this.stopped) throw new CallError("timeout", "Stopped while connecting.");
     } catch (error) {
@@ -256,9 +272,9 @@ export class Session {
     const report = {
       event: "end",
       outcome: String(outcome).toLowerCase().replace(/[^a-z0-9_]/g, "_").slice(0, 32) || "ok",
-      call_id: call.id,
       steps: call.connectedAt ? { duration_ms: Math.round(performance.now() - call.connectedAt) } : {},
     };
+    if (this.reportsCallId()) report.call_id = call.id;
     const hangup = () =>
       Promise.race([this.hangup(call.id, { keepalive }), new Promise((resolve) => setTimeout(resolve, HANGUP_WAIT_MS))]);
     return reported
@@ -266,9 +282,17 @@ export class Session {
       .finally(() => call.close());
   }
 
+  /**
+   * Reports name the call in ephemeral mode only: that is how voxgate learns of a call it did not
+   * create (and the upstream's id is what it expects there). A relayed call is voxgate's own already.
+   */
+  reportsCallId() {
+    return this.mode() !== "relay";
+  }
+
   sendReport(kind, call, attempt, error) {
     const body = { event: kind, outcome: error ? outcomeOf(error) : "ok", attempt, steps: call.timings() };
-    if (call.id) body.call_id = call.id;
+    if (call.id && this.reportsCallId()) body.call_id = call.id;
     if (error) body.error_code = String(error.errorCode || error.code || error.name || "error").slice(0, 64);
     if (!error) call.connectedAt = performance.now();
     const sent = Promise.resolve(this.report(body)).catch(() => {});

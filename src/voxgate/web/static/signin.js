@@ -7,7 +7,8 @@ const $ = (id) => document.getElementById(id);
 
 export class Account {
   /**
-   * @param {object} hooks onUser(user|null) after every change; onError(error|message);
+   * @param {object} hooks onUser(user|null, info) after every change (info: /api/me's answer, with
+   *   console_mode); onError(error|message);
    *   beforeSignOut() to end a call first
    */
   constructor({ onUser, onError, beforeSignOut }) {
@@ -34,7 +35,8 @@ export class Account {
   async start() {
     if (await this.useLink()) return;
     try {
-      this.show((await me()).user);
+      const info = await me();
+      this.show(info.user, info);
     } catch (error) {
       this.show(null);
       if (!(error instanceof ApiError && error.status === 401)) this.onError(error);
@@ -49,7 +51,10 @@ export class Account {
   async signIn(credentials, badKey) {
     this.onError(null);
     try {
-      this.show((await signIn(credentials)).user);
+      let info = await signIn(credentials);
+      // How the console connects is told by /api/me; ask it if the sign-in answer does not say.
+      if (!info.console_mode) info = await me().catch(() => info);
+      this.show(info.user, info);
     } catch (error) {
       if (error instanceof ApiError && error.status === 401) this.onError({ key: badKey });
       else this.onError(error);
@@ -74,19 +79,18 @@ export class Account {
     this.show(null);
   }
 
-  show(user) {
+  show(user, info = {}) {
     this.user = user;
     const status = $("status");
     status.dataset.i18n = user ? "account.signedIn" : "account.notSignedIn";
     status.textContent = t(status.dataset.i18n);
     $("signin-form").hidden = Boolean(user);
-    $("console").hidden = !user;
     $("account").hidden = !user;
     $("signout-button").hidden = !user;
     if (user) {
       $("who").textContent = user.name;
       $("role").textContent = user.role;
     }
-    this.onUser(user);
+    this.onUser(user, info);
   }
 }
