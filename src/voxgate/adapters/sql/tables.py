@@ -161,6 +161,13 @@ web_sessions = Table(
     Column("digest", String(64), nullable=False, unique=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
+    # The key this session was signed in with (None: a sign-in link): revoking the key ends it.
+    Column("api_key_id", Integer, ForeignKey("api_keys.id", ondelete="CASCADE"), nullable=True),
+    # Why an ended session stopped working ("key_revoked", "user_disabled"); kept until it would have
+    # expired so that its browser is told why on its next request.
+    Column("ended_reason", String(32), nullable=True),
+    Index("ix_web_sessions_api_key_id", "api_key_id"),
+    Index("ix_web_sessions_user_id", "user_id"),
 )
 
 mint_audit = Table(
@@ -274,7 +281,14 @@ relay_tickets = Table(
     Column("session", JSON, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
+    # What the ticket was issued under: a browser session (its digest) or an API key. It stops working
+    # when that session ends or that key is revoked.
+    Column("session_digest", String(64), nullable=True),
+    Column("api_key_id", Integer, ForeignKey("api_keys.id", ondelete="CASCADE"), nullable=True),
     Index("ix_relay_tickets_expires_at", "expires_at"),
+    Index("ix_relay_tickets_session_digest", "session_digest"),
+    Index("ix_relay_tickets_api_key_id", "api_key_id"),
+    Index("ix_relay_tickets_user_id", "user_id"),
 )
 
 # Leases when no Redis is configured: which replica supervises which call (see adapters.sql.leases).
