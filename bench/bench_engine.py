@@ -68,7 +68,7 @@ def serve(port: int, tts: str, beam: int, asr_threads: int, window: float, lag: 
     import uvicorn
 
     from voxgate.engine.config import EngineConfig
-    from voxgate.engine.http import create_engine_app
+    from voxgate.engine.server.http import create_engine_app
     from voxgate.engine.speech.asr import WhisperRecognizer
     from voxgate.engine.speech.tts import create_synthesizer
     from voxgate.engine.speech.vad import SileroModel

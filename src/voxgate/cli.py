@@ -134,7 +134,7 @@ def engine(host: str, port: int) -> None:
 
     import uvicorn
 
-    from voxgate.engine.http import create_engine_app
+    from voxgate.engine.server.http import create_engine_app
     from voxgate.engine.speech.tts import create_synthesizer
     from voxgate.web.local_engine import build_responder, build_voice, engine_config
 

@@ -46,7 +46,7 @@ from tests.console.conftest import ENGINE_KEY, Console, serve_console
 from tests.engine.conftest import API_KEY
 from tests.support.server import ServerThread
 from voxgate.engine.config import EngineConfig
-from voxgate.engine.http import create_engine_app
+from voxgate.engine.server.http import create_engine_app
 
 pytestmark = pytest.mark.browser
 

@@ -20,8 +20,8 @@ from starlette.applications import Starlette
 
 from tests.engine.realtime_kit import ToneSynthesizer
 from voxgate.engine.config import EngineConfig
-from voxgate.engine.engine import Engine
-from voxgate.engine.http import create_engine_app
+from voxgate.engine.server.engine import Engine
+from voxgate.engine.server.http import create_engine_app
 
 API_KEY = "sk-test-engine-0123456789abcdef"
 

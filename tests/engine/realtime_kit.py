@@ -26,7 +26,7 @@ from openai.types.realtime import (
 )
 from pydantic import TypeAdapter
 
-from voxgate.engine.responder import ResponderEvent, ResponderRequest, TextDelta
+from voxgate.engine.assistants.responder import ResponderEvent, ResponderRequest, TextDelta
 from voxgate.protocol.strict import unknown_fields
 
 SERVER_EVENTS: TypeAdapter[Any] = TypeAdapter(RealtimeServerEvent)

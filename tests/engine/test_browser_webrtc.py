@@ -28,7 +28,7 @@ from tests.engine.conftest import API_KEY
 from tests.engine.realtime_kit import check_server_event
 from tests.support.server import ServerThread
 from voxgate.engine.config import EngineConfig
-from voxgate.engine.http import create_engine_app
+from voxgate.engine.server.http import create_engine_app
 from voxgate.engine.speech.tts import EspeakSynthesizer
 
 pytestmark = pytest.mark.browser

@@ -19,7 +19,7 @@ from openai import AsyncOpenAI
 
 from tests.engine.conftest import API_KEY, EngineServer
 from tests.engine.realtime_kit import EventReader, RtcClient
-from voxgate.engine.session_config import parse_session_request
+from voxgate.engine.realtime.session_config import parse_session_request
 
 CURRENT_TRANSCRIPTION = ("gpt-realtime-whisper", "gpt-transcribe", "gpt-live-transcribe")
 OLD_TRANSCRIPTION = ("whisper-1", "gpt-4o-mini-transcribe", "gpt-4o-transcribe")

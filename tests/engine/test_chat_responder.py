@@ -20,8 +20,8 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from tests.support.server import ServerThread, free_port
-from voxgate.engine.chat_responder import ChatCompletionsResponder
-from voxgate.engine.responder import FunctionCall, ResponderEvent, ResponderRequest, TextDelta
+from voxgate.engine.assistants.chat_responder import ChatCompletionsResponder
+from voxgate.engine.assistants.responder import FunctionCall, ResponderEvent, ResponderRequest, TextDelta
 from voxgate.errors import (
     UpstreamAuthFailed,
     UpstreamBusy,

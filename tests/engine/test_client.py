@@ -34,7 +34,7 @@ from tests.engine.realtime_kit import EventReader, check_server_event
 from voxgate.client import CallRejected, ConnectionClosed, RealtimeClient, read_wav
 from voxgate.client.target import resolve_target
 from voxgate.engine.audio import rms
-from voxgate.engine.realtime_session import RealtimeSession
+from voxgate.engine.realtime.realtime_session import RealtimeSession
 from voxgate.engine.speech.tts import EspeakSynthesizer
 from voxgate.errors import NotFound
 

@@ -7,12 +7,12 @@ import json
 
 import pytest
 
-from voxgate.engine.client_events import ClientEventError, parse_client_event
-from voxgate.engine.conversation import Conversation
-from voxgate.engine.input_buffer import InputAudioBuffer, bytes_per_ms
-from voxgate.engine.keys import KeyStore, bearer_token, mask_key
-from voxgate.engine.responder import EchoResponder, FunctionCall, ResponderRequest, TextDelta
-from voxgate.engine.usage import RateWindow, count_text_tokens, item_tokens, usage
+from voxgate.engine.assistants.responder import EchoResponder, FunctionCall, ResponderRequest, TextDelta
+from voxgate.engine.realtime.client_events import ClientEventError, parse_client_event
+from voxgate.engine.realtime.conversation import Conversation
+from voxgate.engine.realtime.input_buffer import InputAudioBuffer, bytes_per_ms
+from voxgate.engine.realtime.usage import RateWindow, count_text_tokens, item_tokens, usage
+from voxgate.engine.server.keys import KeyStore, bearer_token, mask_key
 from voxgate.errors import AuthenticationFailed, InvalidRequest
 
 

@@ -1,8 +1,9 @@
 """The answering side's ICE returns as soon as its check list completes, and still paces its checks.
 
 aioice's own ``connect()`` looks at its check list only between 20 ms pacing sleeps, and an answerer
-whose offer carried no candidates keeps sleeping until the list completes; :mod:`voxgate.engine.ice_pacing`
-replaces that wait. These tests run two real aioice agents on 127.0.0.1 (the ``loopback_ice`` fixture).
+whose offer carried no candidates keeps sleeping until the list completes;
+:mod:`voxgate.engine.rtc.ice_pacing` replaces that wait. These tests run two real aioice agents on
+127.0.0.1 (the ``loopback_ice`` fixture).
 """
 
 from __future__ import annotations
@@ -14,14 +15,15 @@ from collections.abc import Iterator
 import aioice
 import pytest
 
-from voxgate.engine.ice_pacing import MIRRORED_VERSIONS, prompt_connect
+from voxgate.engine.rtc.ice_pacing import MIRRORED_VERSIONS, prompt_connect
 
 
 def test_the_installed_aioice_is_the_one_mirrored() -> None:
     # prompt_connect copies aioice's connect() and uses its private members; on another release it
     # leaves aioice alone, and this test says someone has to compare the two again.
     assert aioice.__version__ in MIRRORED_VERSIONS, (
-        f"aioice {aioice.__version__}: compare Connection.connect() with voxgate.engine.ice_pacing._connect, "
+        f"aioice {aioice.__version__}: compare Connection.connect() with "
+        "voxgate.engine.rtc.ice_pacing._connect, "
         "then add the version to MIRRORED_VERSIONS"
     )
 

@@ -8,7 +8,7 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from openai import AsyncOpenAI
 
 from tests.engine.conftest import EngineServer
-from voxgate.engine.peer import Peer
+from voxgate.engine.rtc.peer import Peer
 
 
 async def test_a_peer_has_audio_only_when_the_offer_does() -> None:

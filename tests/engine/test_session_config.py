@@ -6,9 +6,14 @@ import pytest
 
 from tests.engine.realtime_kit import check_session_echo
 from voxgate.engine.config import EngineConfig
-from voxgate.engine.engine import Engine
-from voxgate.engine.keys import Credential
-from voxgate.engine.session_config import apply_update, default_session, echo_session, parse_session_request
+from voxgate.engine.realtime.session_config import (
+    apply_update,
+    default_session,
+    echo_session,
+    parse_session_request,
+)
+from voxgate.engine.server.engine import Engine
+from voxgate.engine.server.keys import Credential
 from voxgate.errors import InvalidRequest
 
 

@@ -8,10 +8,10 @@ import json
 from typing import Any
 
 from tests.engine.realtime_kit import EventReader, SlowResponder, tone
+from voxgate.engine.assistants.responder import EchoResponder, Responder
 from voxgate.engine.config import EngineConfig
-from voxgate.engine.realtime_session import RealtimeSession
-from voxgate.engine.responder import EchoResponder, Responder
-from voxgate.engine.session_config import default_session
+from voxgate.engine.realtime.realtime_session import RealtimeSession
+from voxgate.engine.realtime.session_config import default_session
 from voxgate.engine.speech.base import Transcript
 from voxgate.engine.voice.observer import voice_observer_factory
 

@@ -8,10 +8,11 @@ from collections.abc import Sequence
 
 import pytest
 
-from voxgate.engine.input_buffer import InputAudioBuffer
-from voxgate.engine.output_buffer import OutputAudioBuffer, heard_transcript
-from voxgate.engine.playback import PlaybackTrack
-from voxgate.engine.voice.captions import Captions
+from voxgate.engine.realtime.captions import Captions
+from voxgate.engine.realtime.input_buffer import InputAudioBuffer
+from voxgate.engine.realtime.output_buffer import OutputAudioBuffer, heard_transcript
+from voxgate.engine.realtime.transcripts import TranscriptBook
+from voxgate.engine.rtc.playback import PlaybackTrack
 from voxgate.engine.voice.frames import (
     Frame,
     IdleTimeoutFrame,
@@ -24,7 +25,6 @@ from voxgate.engine.voice.frames import (
 from voxgate.engine.voice.input_audio import InputResampler, decode_input
 from voxgate.engine.voice.pipeline import Pipeline
 from voxgate.engine.voice.transcriber import split_deltas, transcription_usage
-from voxgate.engine.voice.transcripts import TranscriptBook
 from voxgate.engine.voice.turn_detector import TurnDetector, TurnParams
 from voxgate.engine.voice.vad_stage import VadStage
 

@@ -12,9 +12,9 @@ from openai import AsyncOpenAI
 
 from tests.engine.conftest import API_KEY, EngineServer
 from tests.engine.realtime_kit import EventReader, SlowResponder, ToneSynthesizer, rms, sdk_reader, tone
+from voxgate.engine.assistants.responder import ResponderEvent, ResponderRequest, TextDelta
 from voxgate.engine.config import EngineConfig
-from voxgate.engine.responder import ResponderEvent, ResponderRequest, TextDelta
-from voxgate.engine.usage import count_text_tokens
+from voxgate.engine.realtime.usage import count_text_tokens
 from voxgate.errors import UpstreamTimeout
 
 MakeServer = Callable[..., Awaitable[EngineServer]]

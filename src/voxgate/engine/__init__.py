@@ -5,9 +5,11 @@ small interfaces (speech recognizer, synthesizer, voice activity detector, respo
 
 Entry points (imported from their modules, so importing this package stays cheap):
 
-* :func:`voxgate.engine.http.create_engine_app` — the Starlette app (``/v1/realtime/...``, ``/v1/models``)
-* :class:`voxgate.engine.engine.Engine` — owner of keys, calls and sessions, for apps that mount the engine
+* :func:`voxgate.engine.server.http.create_engine_app` — the Starlette app (``/v1/realtime/...``,
+  ``/v1/models``)
+* :class:`voxgate.engine.server.engine.Engine` — owner of keys, calls and sessions, for apps that mount
+  the engine
 * :class:`voxgate.engine.config.EngineConfig` — its configuration
-* :mod:`voxgate.engine.responder` — the ``Responder`` protocol and the built-in ``EchoResponder``
-* :mod:`voxgate.engine.seams` — where speech plugs in (output playback, input audio observers)
+* :mod:`voxgate.engine.assistants.responder` — the ``Responder`` protocol and the built-in ``EchoResponder``
+* :mod:`voxgate.engine.ports` — where speech plugs in (output playback, input audio observers)
 """

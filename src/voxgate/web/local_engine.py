@@ -15,12 +15,12 @@ from contextlib import AsyncExitStack
 from starlette.applications import Starlette
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from voxgate.engine.chat_responder import ChatCompletionsResponder
+from voxgate.engine.assistants.chat_responder import ChatCompletionsResponder
+from voxgate.engine.assistants.responder import EchoResponder, Responder
 from voxgate.engine.config import EngineConfig, IceServer
-from voxgate.engine.engine import Engine
-from voxgate.engine.http import create_engine_app
-from voxgate.engine.responder import EchoResponder, Responder
-from voxgate.engine.seams import InputObserverFactory
+from voxgate.engine.ports import InputObserverFactory
+from voxgate.engine.server.engine import Engine
+from voxgate.engine.server.http import create_engine_app
 from voxgate.engine.speech.asr import WhisperRecognizer
 from voxgate.engine.speech.tts import create_synthesizer
 from voxgate.engine.speech.vad import SileroModel

@@ -8,10 +8,10 @@ Input side, one module per stage (each plugged into a session as its input obser
 * :mod:`~voxgate.engine.voice.vad_stage` — VAD windows → probabilities
 * :mod:`~voxgate.engine.voice.turn_detector` — ``server_vad``/``semantic_vad`` turns, idle timeout
 * :mod:`~voxgate.engine.voice.transcriber` — one ASR call per committed turn, transcription events
-* :mod:`~voxgate.engine.voice.transcripts` — what was heard, for the responder
+* :mod:`~voxgate.engine.realtime.transcripts` — what was heard, for the responder
 * :mod:`~voxgate.engine.voice.observer` — the wiring: ``voice_observer_factory(vad_factory, recognizer)``
 
-Output side: :mod:`~voxgate.engine.voice.captions` releases the spoken reply's transcript as its audio
+Output side: :mod:`~voxgate.engine.realtime.captions` releases the spoken reply's transcript as its audio
 plays. Heavy libraries stay in :mod:`voxgate.engine.speech`; nothing here imports them.
 
 Wiring::

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from voxgate.engine.audio import SPEECH_RATE, StreamResampler, int16_to_pcm16
-from voxgate.engine.input_buffer import bytes_per_ms
+from voxgate.engine.realtime.input_buffer import bytes_per_ms
 from voxgate.engine.voice.frames import Frame, InputAudioFrame, SpeechAudioFrame
 
 __all__ = ["InputResampler", "decode_input"]

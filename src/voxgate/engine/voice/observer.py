@@ -1,4 +1,4 @@
-"""The voice pipeline of one session, plugged in as its :class:`~voxgate.engine.seams.InputAudioObserver`.
+"""The voice pipeline of one session, plugged in as its :class:`~voxgate.engine.ports.InputAudioObserver`.
 
 ```
 on_audio ─▶ InputResampler ─▶ VadStage ─▶ TurnDetector ─▶ decisions ─▶ worker task ─▶ session events
@@ -23,9 +23,9 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
-from voxgate.engine.events import server_event
-from voxgate.engine.ids import new_id
-from voxgate.engine.seams import InputObserverFactory
+from voxgate.engine.ports import InputObserverFactory
+from voxgate.engine.realtime.events import server_event
+from voxgate.engine.realtime.ids import new_id
 from voxgate.engine.speech.base import SpeechRecognizer, VoiceActivityDetector
 from voxgate.engine.voice.frames import (
     Frame,
@@ -42,7 +42,7 @@ from voxgate.engine.voice.vad_stage import VadStage
 from voxgate.errors import InvalidRequest
 
 if TYPE_CHECKING:
-    from voxgate.engine.realtime_session import Interruption, RealtimeSession
+    from voxgate.engine.realtime.realtime_session import Interruption, RealtimeSession
 
 __all__ = ["VoiceObserver", "voice_observer_factory"]
 

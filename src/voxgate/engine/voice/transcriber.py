@@ -18,13 +18,13 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from voxgate.engine.audio import pcm16_duration_ms
-from voxgate.engine.events import server_event
+from voxgate.engine.realtime.events import server_event
+from voxgate.engine.realtime.usage import audio_tokens, count_text_tokens
 from voxgate.engine.speech.base import SpeechRecognizer
-from voxgate.engine.usage import audio_tokens, count_text_tokens
 from voxgate.engine.voice.input_audio import decode_input
 
 if TYPE_CHECKING:
-    from voxgate.engine.realtime_session import RealtimeSession
+    from voxgate.engine.realtime.realtime_session import RealtimeSession
 
 __all__ = ["Transcriber", "split_deltas", "transcription_usage"]
 

@@ -20,8 +20,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from voxgate.engine.events import server_event
-from voxgate.engine.seams import AudioPlayback
+from voxgate.engine.ports import AudioPlayback
+from voxgate.engine.realtime.events import server_event
 from voxgate.errors import InvalidRequest
 
 __all__ = ["OutputAudioBuffer", "PlaybackCut", "heard_transcript"]

@@ -17,10 +17,10 @@ from aiortc import RTCDataChannel, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import AudioFrame, AudioResampler
 
-from voxgate.engine.ice_pacing import prompt_ice
-from voxgate.engine.peer import Peer
-from voxgate.engine.realtime_session import RealtimeSession
-from voxgate.engine.seams import AudioPlayback
+from voxgate.engine.ports import AudioPlayback
+from voxgate.engine.realtime.realtime_session import RealtimeSession
+from voxgate.engine.rtc.ice_pacing import prompt_ice
+from voxgate.engine.rtc.peer import Peer
 from voxgate.errors import InvalidRequest
 
 __all__ = ["EVENTS_CHANNEL", "RtcCall"]
@@ -32,7 +32,7 @@ SessionFactory = Callable[[AudioPlayback | None], RealtimeSession]
 
 
 class RtcCall:
-    """A call answered by the engine; build it on a :class:`~voxgate.engine.peer.Peer` (which it then
+    """A call answered by the engine; build it on a :class:`~voxgate.engine.rtc.peer.Peer` (which it then
     owns), :meth:`answer` the offer, later :meth:`close` it."""
 
     def __init__(

@@ -18,10 +18,12 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
-from voxgate.engine.client_events import ClientEvent, ClientEventError, parse_client_event
+from voxgate.engine.assistants.responder import Responder, ResponderRequest
 from voxgate.engine.config import EngineConfig
-from voxgate.engine.conversation import Conversation
-from voxgate.engine.events import (
+from voxgate.engine.ports import AudioPlayback, InputObserverFactory
+from voxgate.engine.realtime.client_events import ClientEvent, ClientEventError, parse_client_event
+from voxgate.engine.realtime.conversation import Conversation
+from voxgate.engine.realtime.events import (
     error_event,
     item_event,
     public_item,
@@ -29,17 +31,15 @@ from voxgate.engine.events import (
     session_event,
     session_expired,
 )
-from voxgate.engine.ids import new_id
-from voxgate.engine.input_buffer import InputAudioBuffer, bytes_per_ms
-from voxgate.engine.output_buffer import OutputAudioBuffer, PlaybackCut
-from voxgate.engine.responder import Responder, ResponderRequest
-from voxgate.engine.response import ResponseRun
-from voxgate.engine.response_plan import plan_response
-from voxgate.engine.seams import AudioPlayback, InputObserverFactory
-from voxgate.engine.session_config import apply_update, echo_session, parse_session_request
+from voxgate.engine.realtime.ids import new_id
+from voxgate.engine.realtime.input_buffer import InputAudioBuffer, bytes_per_ms
+from voxgate.engine.realtime.output_buffer import OutputAudioBuffer, PlaybackCut
+from voxgate.engine.realtime.response import ResponseRun
+from voxgate.engine.realtime.response_plan import plan_response
+from voxgate.engine.realtime.session_config import apply_update, echo_session, parse_session_request
+from voxgate.engine.realtime.transcripts import TranscriptBook
+from voxgate.engine.realtime.usage import RateWindow
 from voxgate.engine.speech.base import SpeechSynthesizer
-from voxgate.engine.usage import RateWindow
-from voxgate.engine.voice.transcripts import TranscriptBook
 from voxgate.errors import InvalidRequest
 
 __all__ = ["Interruption", "RealtimeSession", "Sink"]

@@ -1,7 +1,7 @@
 """The engine: the one owner of keys, live calls and live WebSocket sessions, and the session factory.
 
 Whoever builds an :class:`Engine` closes it (``await engine.aclose()`` or ``async with engine``); closing
-hangs up every call and ends every session. :func:`voxgate.engine.http.create_engine_app` builds one
+hangs up every call and ends every session. :func:`voxgate.engine.server.http.create_engine_app` builds one
 and closes it in the app's lifespan unless it is handed an engine it does not own.
 """
 
@@ -13,15 +13,15 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Literal
 
+from voxgate.engine.assistants.responder import EchoResponder, Responder
 from voxgate.engine.config import EngineConfig
-from voxgate.engine.ids import new_id
-from voxgate.engine.keys import Credential, KeyStore
-from voxgate.engine.peer import Peer
-from voxgate.engine.realtime_session import RealtimeSession
-from voxgate.engine.responder import EchoResponder, Responder
-from voxgate.engine.rtc_call import RtcCall
-from voxgate.engine.seams import AudioPlayback, InputObserverFactory
-from voxgate.engine.session_config import apply_update, default_session, parse_session_request
+from voxgate.engine.ports import AudioPlayback, InputObserverFactory
+from voxgate.engine.realtime.ids import new_id
+from voxgate.engine.realtime.realtime_session import RealtimeSession
+from voxgate.engine.realtime.session_config import apply_update, default_session, parse_session_request
+from voxgate.engine.rtc.peer import Peer
+from voxgate.engine.rtc.rtc_call import RtcCall
+from voxgate.engine.server.keys import Credential, KeyStore
 from voxgate.engine.speech.base import SpeechSynthesizer
 from voxgate.errors import NotFound
 
@@ -81,7 +81,7 @@ class Engine:
 
         ``kind`` (``realtime``/``transcription``) and ``model`` (e.g. from the URL) win over the layers;
         otherwise the last layer naming them decides. Layers are parsed session fields (see
-        :func:`~voxgate.engine.session_config.parse_session_request`).
+        :func:`~voxgate.engine.realtime.session_config.parse_session_request`).
         """
         layers = [layer for layer in (credential.session, override or {}) if layer]
         kind = kind or next((str(lay["type"]) for lay in reversed(layers) if "type" in lay), "realtime")

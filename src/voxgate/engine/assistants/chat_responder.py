@@ -1,4 +1,5 @@
-"""A :class:`~voxgate.engine.responder.Responder` backed by any OpenAI-compatible Chat Completions server.
+"""A :class:`~voxgate.engine.assistants.responder.Responder` backed by any OpenAI-compatible Chat
+Completions server.
 
 Ollama, vLLM, llama.cpp's server and OpenAI itself all speak ``POST {base_url}/chat/completions`` with
 SSE streaming. The GA conversation items become chat messages, GA tools become chat tools, and the
@@ -30,7 +31,7 @@ from openai.types.chat import (
 )
 from openai.types.chat.chat_completion_chunk import ChoiceDeltaToolCall
 
-from voxgate.engine.responder import FunctionCall, ResponderEvent, ResponderRequest, TextDelta
+from voxgate.engine.assistants.responder import FunctionCall, ResponderEvent, ResponderRequest, TextDelta
 from voxgate.errors import (
     UpstreamAuthFailed,
     UpstreamBusy,

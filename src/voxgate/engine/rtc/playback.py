@@ -3,7 +3,7 @@
 aiortc pulls :meth:`PlaybackTrack.recv` and sends at the pace of the frames' timestamps, so the track
 sleeps until each frame is due (as aiortc's own ``AudioStreamTrack`` does). aiortc's Opus encoder
 resamples the 24 kHz mono frames to 48 kHz stereo itself. This is the TTS seam of the engine
-(:class:`voxgate.engine.seams.AudioPlayback`).
+(:class:`voxgate.engine.ports.AudioPlayback`).
 
 Every chunk carries a *tag* (the output item it belongs to). The track is the truth about what the
 caller heard: it counts the samples of each tag as they leave in a frame (:meth:`played_ms`) and

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from voxgate.engine.conversation import Conversation
-from voxgate.engine.input_buffer import bytes_per_ms
-from voxgate.engine.responder import ResponderRequest
-from voxgate.engine.response import ResponsePlan
-from voxgate.engine.usage import item_tokens
+from voxgate.engine.assistants.responder import ResponderRequest
+from voxgate.engine.realtime.conversation import Conversation
+from voxgate.engine.realtime.input_buffer import bytes_per_ms
+from voxgate.engine.realtime.response import ResponsePlan
+from voxgate.engine.realtime.usage import item_tokens
 from voxgate.errors import InvalidRequest
 
 __all__ = ["plan_response"]

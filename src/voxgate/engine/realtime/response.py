@@ -9,7 +9,7 @@ Text output uses ``response.output_text.*``. Audio output streams the transcript
 WebSocket as base64 ``response.output_audio.delta`` (transcript deltas as the text comes); over WebRTC
 into the call's playback queue, framed by ``output_audio_buffer.started`` (the session emits ``stopped``
 once playback drains), each chunk tagged with its item, and each sentence's transcript delta sent when
-its audio starts playing (:class:`~voxgate.engine.voice.captions.Captions`). So over WebRTC
+its audio starts playing (:class:`~voxgate.engine.realtime.captions.Captions`). So over WebRTC
 ``response.done`` comes once the last sentence has started playing, and a cancelled response keeps in
 its transcript only what began to play.
 """
@@ -25,14 +25,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from voxgate.engine.conversation import PCM16_24K_BYTES_PER_MS, Conversation
-from voxgate.engine.events import item_event, public_item, rate_limits_updated, server_event
-from voxgate.engine.ids import new_id
-from voxgate.engine.output_buffer import OutputAudioBuffer
-from voxgate.engine.responder import FunctionCall, Responder, ResponderRequest, TextDelta
+from voxgate.engine.assistants.responder import FunctionCall, Responder, ResponderRequest, TextDelta
+from voxgate.engine.realtime.captions import Captions
+from voxgate.engine.realtime.conversation import PCM16_24K_BYTES_PER_MS, Conversation
+from voxgate.engine.realtime.events import item_event, public_item, rate_limits_updated, server_event
+from voxgate.engine.realtime.ids import new_id
+from voxgate.engine.realtime.output_buffer import OutputAudioBuffer
+from voxgate.engine.realtime.usage import RateWindow, count_text_tokens, usage
 from voxgate.engine.speech.base import SpeechSynthesizer
-from voxgate.engine.usage import RateWindow, count_text_tokens, usage
-from voxgate.engine.voice.captions import Captions
 from voxgate.errors import VoxgateError
 
 __all__ = ["ResponsePlan", "ResponseRun"]

@@ -17,7 +17,7 @@ from typing import Any
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 
-from voxgate.engine.session_config import parse_session_request
+from voxgate.engine.realtime.session_config import parse_session_request
 from voxgate.errors import InvalidRequest, UnsupportedMediaType
 
 __all__ = ["MAX_SDP_BYTES", "read_call_request"]

@@ -1,7 +1,7 @@
 """The seams where speech plugs into the protocol core, as small protocols.
 
 * Output audio (the TTS seam): a session speaking over WebRTC hands 24 kHz PCM16 to an
-  :class:`AudioPlayback` (the call's outgoing track, :class:`voxgate.engine.playback.PlaybackTrack`).
+  :class:`AudioPlayback` (the call's outgoing track, :class:`voxgate.engine.rtc.playback.PlaybackTrack`).
   Over WebSocket the same audio becomes ``response.output_audio.delta`` events instead.
 * Input audio (the VAD/ASR seam): every chunk of user audio, whether from the WebRTC track (resampled to
   24 kHz mono PCM16) or from ``input_audio_buffer.append``, is added to the session's input buffer and
@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from voxgate.engine.realtime_session import RealtimeSession
+    from voxgate.engine.realtime.realtime_session import RealtimeSession
 
 __all__ = ["AudioPlayback", "InputAudioObserver", "InputObserverFactory"]
 

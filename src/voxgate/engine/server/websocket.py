@@ -17,10 +17,10 @@ import logging
 from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from voxgate.engine.engine import Engine
-from voxgate.engine.events import error_event
-from voxgate.engine.keys import Credential, bearer_token
-from voxgate.engine.realtime_session import RealtimeSession
+from voxgate.engine.realtime.events import error_event
+from voxgate.engine.realtime.realtime_session import RealtimeSession
+from voxgate.engine.server.engine import Engine
+from voxgate.engine.server.keys import Credential, bearer_token
 from voxgate.errors import InvalidRequest, PermissionDenied, VoxgateError
 
 __all__ = ["realtime_websocket"]

@@ -12,7 +12,7 @@ from aiortc.jitterbuffer import JitterBuffer
 from aiortc.rtcrtpreceiver import RTCRtpReceiver
 
 from voxgate.engine.config import IceServer
-from voxgate.engine.playback import PlaybackTrack
+from voxgate.engine.rtc.playback import PlaybackTrack
 
 __all__ = ["Peer"]
 

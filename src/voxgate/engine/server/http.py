@@ -1,7 +1,7 @@
 """The engine's HTTP face: OpenAI's paths under ``/v1``, as a Starlette app.
 
 ``POST /v1/realtime/client_secrets``, ``POST /v1/realtime/calls`` (+ ``/{id}/hangup``), the WebSocket
-``/v1/realtime`` (see :mod:`voxgate.engine.websocket`) and ``GET /v1/models``. Errors are OpenAI-shaped
+``/v1/realtime`` (see :mod:`voxgate.engine.server.websocket`) and ``GET /v1/models``. Errors are OpenAI-shaped
 ``{"error": {...}}`` bodies; CORS follows reference §2.7 so browsers can post SDP and read ``Location``.
 
 Build it with :func:`create_engine_app`; serve it alone (``uvicorn``) or mount it in another app. When
@@ -24,13 +24,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
-from voxgate.engine.calls_body import read_call_request
 from voxgate.engine.config import EngineConfig
-from voxgate.engine.engine import Engine
-from voxgate.engine.ids import new_id
-from voxgate.engine.keys import bearer_token
-from voxgate.engine.session_config import echo_session, parse_session_request
-from voxgate.engine.websocket import realtime_websocket
+from voxgate.engine.realtime.ids import new_id
+from voxgate.engine.realtime.session_config import echo_session, parse_session_request
+from voxgate.engine.server.calls_body import read_call_request
+from voxgate.engine.server.engine import Engine
+from voxgate.engine.server.keys import bearer_token
+from voxgate.engine.server.websocket import realtime_websocket
 from voxgate.errors import InvalidRequest, NotFound, VoxgateError
 
 __all__ = ["create_engine_app", "error_response"]
