@@ -15,13 +15,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
-
-if TYPE_CHECKING:
-    from voxgate.engine.realtime.realtime_session import RealtimeSession
+from typing import Protocol, TypeVar
 
 __all__ = ["AudioPlayback", "InputAudioObserver", "InputObserverFactory"]
+
+# The session an observer is built for (the GA session today; another protocol's session later). The
+# ports name no session class, so nothing here points up at the protocol packages.
+SessionT_contra = TypeVar("SessionT_contra", contravariant=True)
 
 
 class AudioPlayback(Protocol):
@@ -74,4 +74,9 @@ class InputAudioObserver(Protocol):
         ...
 
 
-InputObserverFactory = Callable[["RealtimeSession"], InputAudioObserver]
+class InputObserverFactory(Protocol[SessionT_contra]):
+    """Builds the input observer of one session (``voice_observer_factory(...)`` makes one)."""
+
+    def __call__(self, session: SessionT_contra, /) -> InputAudioObserver:
+        """The observer of ``session``; the session owns it and closes it."""
+        ...

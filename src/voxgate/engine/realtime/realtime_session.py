@@ -70,7 +70,7 @@ class RealtimeSession:
         responder: Responder,
         synthesizer: SpeechSynthesizer | None = None,
         playback: AudioPlayback | None = None,
-        observer_factory: InputObserverFactory | None = None,
+        observer_factory: InputObserverFactory[RealtimeSession] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.id = new_id("sess")

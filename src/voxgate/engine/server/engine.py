@@ -41,7 +41,7 @@ class Engine:
         *,
         responder: Responder | None = None,
         synthesizer: SpeechSynthesizer | None = None,
-        observer_factory: InputObserverFactory | None = None,
+        observer_factory: InputObserverFactory[RealtimeSession] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config

@@ -56,7 +56,7 @@ def voice_observer_factory(
     recognizer: SpeechRecognizer,
     *,
     min_speech_ms: float = 64.0,
-) -> InputObserverFactory:
+) -> InputObserverFactory[RealtimeSession]:
     """The factory ``Engine(observer_factory=...)`` takes: a fresh VAD per session (it has state), one
     shared recognizer (load it once; it serialises its own calls)."""
 
