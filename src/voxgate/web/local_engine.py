@@ -11,22 +11,23 @@ import asyncio
 import logging
 import secrets
 from contextlib import AsyncExitStack
+from typing import TYPE_CHECKING
 
-from starlette.applications import Starlette
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from voxgate.engine.assistants.chat_responder import ChatCompletionsResponder
-from voxgate.engine.assistants.responder import EchoResponder, Responder
-from voxgate.engine.config import EngineConfig, IceServer
-from voxgate.engine.ports import InputObserverFactory
-from voxgate.engine.server.engine import Engine
-from voxgate.engine.server.http import create_engine_app
-from voxgate.engine.speech.asr import WhisperRecognizer
-from voxgate.engine.speech.tts import create_synthesizer
-from voxgate.engine.speech.vad import SileroModel
-from voxgate.engine.voice.observer import voice_observer_factory
 from voxgate.settings import Settings
 from voxgate.web.errors import error_response
+
+if TYPE_CHECKING:
+    # The engine (aiortc, av, numpy, the speech models) is imported only when a process builds one:
+    # a gateway with an OpenAI upstream never loads it (about 70 MB and half its start time).
+    from starlette.applications import Starlette
+
+    from voxgate.engine.assistants.responder import Responder
+    from voxgate.engine.config import EngineConfig
+    from voxgate.engine.ports import InputObserverFactory
+    from voxgate.engine.realtime.realtime_session import RealtimeSession
+    from voxgate.engine.server.engine import Engine
 
 __all__ = [
     "EMBEDDED_PREFIX",
@@ -50,6 +51,8 @@ def internal_key() -> str:
 
 def engine_config(settings: Settings, extra_keys: list[str] | None = None) -> EngineConfig:
     """The engine's plain config from Settings."""
+    from voxgate.engine.config import EngineConfig, IceServer
+
     engine = settings.engine
     return EngineConfig(
         api_keys=frozenset([*engine.api_keys, *(extra_keys or [])]),
@@ -62,6 +65,9 @@ def engine_config(settings: Settings, extra_keys: list[str] | None = None) -> En
 
 def build_responder(settings: Settings) -> Responder:
     """The configured responder: the echo assistant, or a Chat Completions server."""
+    from voxgate.engine.assistants.chat_responder import ChatCompletionsResponder
+    from voxgate.engine.assistants.responder import EchoResponder
+
     engine = settings.engine
     if engine.responder == "chat":
         if not engine.chat_base_url:
@@ -71,7 +77,7 @@ def build_responder(settings: Settings) -> Responder:
     return EchoResponder()
 
 
-def build_voice(settings: Settings) -> InputObserverFactory:
+def build_voice(settings: Settings) -> InputObserverFactory[RealtimeSession]:
     """The voice pipeline (turn detection, barge-in, transcription): Whisper loaded here, once, and
     shared; Silero's model loaded once too, with a detector (its state) per session. Blocking (~1 s):
     run it in a thread from async code.
@@ -79,6 +85,10 @@ def build_voice(settings: Settings) -> InputObserverFactory:
     Whisper encodes turns of up to 9 s in a 10 s window rather than its 30 s one: a quarter of the
     time for the same words (see :mod:`voxgate.engine.speech.asr`), which is most of the reply latency.
     """
+    from voxgate.engine.speech.asr import WhisperRecognizer
+    from voxgate.engine.speech.vad import SileroModel
+    from voxgate.engine.voice.observer import voice_observer_factory
+
     recognizer = WhisperRecognizer(
         settings.engine.asr_model, cpu_threads=settings.engine.asr_threads, window_s=10.0
     )
@@ -90,6 +100,10 @@ async def build_engine(
     settings: Settings, stack: AsyncExitStack, extra_keys: list[str] | None = None
 ) -> Engine:
     """An engine with its speech stack loaded (off the event loop), closed by ``stack``."""
+    from voxgate.engine.assistants.chat_responder import ChatCompletionsResponder
+    from voxgate.engine.server.engine import Engine
+    from voxgate.engine.speech.tts import create_synthesizer
+
     responder = build_responder(settings)
     if isinstance(responder, ChatCompletionsResponder):
         stack.push_async_callback(responder.aclose)
@@ -115,6 +129,9 @@ class EngineMount:
         self.app: ASGIApp | None = None
 
     def attach(self, engine: Engine) -> Starlette:
+        """Serve ``engine``'s app from now on; returns it."""
+        from voxgate.engine.server.http import create_engine_app
+
         app = create_engine_app(engine.config, engine=engine)
         self.app = app
         return app
