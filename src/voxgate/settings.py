@@ -10,7 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 __all__ = [
@@ -157,6 +157,12 @@ class Settings(BaseSettings):
     port: int = 8000
     public_url: str | None = None
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Proxies whose X-Forwarded-For is believed, with uvicorn's --forwarded-allow-ips semantics: addresses
+    # or CIDRs (``10.0.0.0/8,127.0.0.1``), ``*`` for any. The client is the rightmost address in the header
+    # that is not one of them. Empty (the default): the connecting peer is the client.
+    forwarded_allow_ips: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Deprecated (it once trusted the leftmost X-Forwarded-For, which the client writes): now it trusts
+    # the connecting peer alone, i.e. takes the rightmost entry. Use forwarded_allow_ips.
     trust_proxy_headers: bool = False
     session_cookie_hours: float = 12.0
     signin_link_minutes: float = 60.0
@@ -184,10 +190,34 @@ class Settings(BaseSettings):
     # With no OpenAI key and no upstream URL, serve the local engine in-process under /engine.
     embed_engine: bool = True
 
-    @field_validator("cors_origins", "jwt_algorithms", mode="before")
+    @field_validator("cors_origins", "jwt_algorithms", "forwarded_allow_ips", mode="before")
     @classmethod
     def _lists(cls, value: Any) -> Any:
         return _split_csv(value)
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _proxy_networks(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        for entry in value:
+            if entry != "*":
+                try:
+                    ipaddress.ip_network(entry, strict=False)
+                except ValueError:
+                    raise ValueError(f"not an IP address, a CIDR network or '*': {entry!r}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _deprecations(self) -> Settings:
+        if self.trust_proxy_headers:
+            import logging
+
+            logging.getLogger("voxgate").warning(
+                "VOXGATE_TRUST_PROXY_HEADERS is deprecated: it now trusts only the connecting proxy's "
+                "X-Forwarded-For entry. Set VOXGATE_FORWARDED_ALLOW_IPS to your proxies' addresses instead."
+            )
+        return self
 
     @property
     def effective_upstream_url(self) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,7 +11,12 @@ import jwt
 
 from voxgate.errors import AuthenticationFailed
 
-__all__ = ["ExternalIdentity", "JwtVerifier"]
+__all__ = ["MAX_DISPLAY_NAME", "MAX_SUBJECT", "ExternalIdentity", "JwtVerifier"]
+
+# The stored subject is "issuer|sub" in 512 characters; the issuer is configured and checked.
+MAX_SUBJECT = 256
+# Users' names are 200 characters; a name taken by someone else gets a "#xxxxxxxx" suffix.
+MAX_DISPLAY_NAME = 160
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +55,31 @@ class JwtVerifier:
             ) from None
         except jwt.PyJWTError as exc:
             raise AuthenticationFailed(f"Invalid identity token: {exc}.", code="invalid_token") from None
-        subject = str(claims["sub"])
-        name = claims.get("preferred_username") or claims.get("email") or claims.get("name") or subject
-        return ExternalIdentity(subject=f"{self.issuer}|{subject}", display_name=str(name))
+        subject = claims["sub"]
+        if not isinstance(subject, str) or not _printable(subject) or not 0 < len(subject) <= MAX_SUBJECT:
+            raise AuthenticationFailed(
+                f"Invalid identity token: 'sub' must be printable text of 1 to {MAX_SUBJECT} characters.",
+                code="invalid_token",
+            )
+        name = next(
+            (
+                display
+                for claim in ("preferred_username", "email", "name")
+                if (display := _display_name(claims.get(claim)))
+            ),
+            _display_name(subject) or "user",
+        )
+        return ExternalIdentity(subject=f"{self.issuer}|{subject}", display_name=name)
+
+
+def _printable(text: str) -> bool:
+    return not any(unicodedata.category(ch) in ("Cc", "Cs") for ch in text)
+
+
+def _display_name(value: Any) -> str:
+    """A claim made fit to be a user's name: text without control characters, at most
+    :data:`MAX_DISPLAY_NAME` characters (empty if there is nothing usable)."""
+    if not isinstance(value, str):
+        return ""
+    cleaned = "".join(ch for ch in value if unicodedata.category(ch) not in ("Cc", "Cs"))
+    return " ".join(cleaned.split())[:MAX_DISPLAY_NAME]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import RowMapping, func, insert, select, update
+from sqlalchemy import RowMapping, func, insert, or_, select, update
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.exc import IntegrityError
 
@@ -15,6 +17,7 @@ from voxgate.adapters.sql.tables import (
     api_keys,
     client_reports,
     mint_audit,
+    relay_tickets,
     signin_links,
     users,
     web_sessions,
@@ -23,11 +26,46 @@ from voxgate.core import credentials
 from voxgate.core.accounts import ApiKeyInfo, ClientReport, MintRecord, Role, User
 from voxgate.errors import InvalidRequest, NotFound
 
-__all__ = ["AccountStore"]
+__all__ = ["MAX_NAME_LENGTH", "AccountStore", "CredentialCheck", "check_text"]
+
+#: Users' and keys' names (the columns are 200 characters long).
+MAX_NAME_LENGTH = 200
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def check_text(value: str, param: str, max_length: int) -> str:
+    """``value`` if it fits a column of ``max_length`` and holds no control characters (PostgreSQL refuses
+    NUL bytes outright); otherwise an :class:`InvalidRequest` naming ``param``."""
+    if len(value) > max_length:
+        raise InvalidRequest(f"'{param}' is too long (at most {max_length} characters).", param=param)
+    if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in value):
+        raise InvalidRequest(f"'{param}' must not contain control characters.", param=param)
+    return value
+
+
+def _fits(value: str, max_length: int) -> bool:
+    try:
+        check_text(value, "value", max_length)
+    except InvalidRequest:
+        return False
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialCheck:
+    """What a presented key or session cookie proves: its user, or (``user`` None) why it proves nobody.
+
+    ``refusal`` is ``key_revoked``, ``user_disabled`` or ``session_revoked`` when the credential was once
+    good (its holder is told why), None when it is simply unknown or expired.
+    """
+
+    user: User | None
+    refusal: str | None = None
+    api_key_id: int | None = None
+    session_digest: str | None = None
 
 
 def _user(row: RowMapping) -> User:
@@ -55,10 +93,12 @@ class AccountStore:
     async def create_user(
         self, name: str, role: Role = "user", *, external_subject: str | None = None
     ) -> User:
-        """Add a user; a taken name is an :class:`InvalidRequest`."""
-        name = name.strip()
+        """Add a user; a taken, empty, over-long or unprintable name is an :class:`InvalidRequest`."""
+        name = check_text(name.strip(), "name", MAX_NAME_LENGTH)
         if not name:
             raise InvalidRequest("A user needs a name.", param="name")
+        if external_subject is not None:
+            check_text(external_subject, "sub", 512)
         values: dict[str, Any] = {
             "name": name,
             "role": role,
@@ -74,6 +114,8 @@ class AccountStore:
             raise InvalidRequest(f"A user named {name!r} already exists.", param="name") from None
 
     async def get_user(self, name: str) -> User:
+        if not _fits(name, MAX_NAME_LENGTH):
+            raise NotFound(f"No user named {name[:40]!r}.", param="name")
         async with self._engine.connect() as conn:
             row = (await conn.execute(select(users).where(users.c.name == name))).mappings().first()
         if row is None:
@@ -92,7 +134,10 @@ class AccountStore:
         return [_user(row) for row in rows]
 
     async def set_disabled(self, name: str, disabled: bool = True) -> User:
-        """Disable (or re-enable) a user; a disabled user's keys and sessions stop working at once."""
+        """Disable (or re-enable) a user; a disabled user's keys, sessions and relay tickets stop working at
+        once (re-enabling revives the keys, not the sessions or tickets)."""
+        if not _fits(name, MAX_NAME_LENGTH):
+            raise NotFound(f"No user named {name[:40]!r}.", param="name")
         async with self._engine.begin() as conn:
             row = (
                 (
@@ -107,13 +152,30 @@ class AccountStore:
                 .first()
             )
             if row is not None and disabled:
-                await conn.execute(sql_delete(web_sessions).where(web_sessions.c.user_id == row["id"]))
+                # Kept, marked, until they would have expired: the browser is told why on its next request.
+                await conn.execute(
+                    update(web_sessions)
+                    .where(web_sessions.c.user_id == row["id"], web_sessions.c.ended_reason.is_(None))
+                    .values(ended_reason="user_disabled")
+                )
+                await conn.execute(sql_delete(relay_tickets).where(relay_tickets.c.user_id == row["id"]))
+            elif row is not None:
+                # Re-enabled: the sessions stay ended, with no reason left to give.
+                await conn.execute(
+                    sql_delete(web_sessions).where(
+                        web_sessions.c.user_id == row["id"], web_sessions.c.ended_reason == "user_disabled"
+                    )
+                )
         if row is None:
             raise NotFound(f"No user named {name!r}.", param="name")
         return _user(row)
 
     async def external_user(self, subject: str, name: str) -> User:
-        """The user for an identity-provider subject, created on first sight."""
+        """The user for an identity-provider subject, created on first sight. ``subject`` must fit (512
+        characters, printable: the identity adapter checks it); ``name`` is made to fit."""
+        check_text(subject, "sub", 512)
+        name = "".join(ch for ch in name if unicodedata.category(ch) not in ("Cc", "Cs")).strip()
+        name = name[: MAX_NAME_LENGTH - 9] or "user"  # room for the "#xxxxxxxx" a taken name gets
         async with self._engine.connect() as conn:
             row = (
                 (await conn.execute(select(users).where(users.c.external_subject == subject)))
@@ -140,6 +202,7 @@ class AccountStore:
 
     async def create_api_key(self, user_name: str, key_name: str = "default") -> tuple[ApiKeyInfo, str]:
         """A new key for ``user_name``. Returns its listing and the key itself, which is never stored."""
+        check_text(key_name, "key_name", MAX_NAME_LENGTH)
         user = await self.get_user(user_name)
         secret = credentials.issue(credentials.API_KEY_PREFIX)
         now = _now()
@@ -176,30 +239,54 @@ class AccountStore:
         ]
 
     async def revoke_api_key(self, key_id: int) -> None:
+        """Revoke a key. The browser sessions signed in with it, and the relay tickets issued under it or
+        under those sessions, stop working in the same transaction."""
         async with self._engine.begin() as conn:
             result = await conn.execute(
                 update(api_keys)
                 .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
                 .values(revoked_at=_now())
             )
-        if result.rowcount == 0:
-            raise NotFound(f"No active API key with id {key_id}.", param="key_id")
+            if result.rowcount == 0:
+                raise NotFound(f"No active API key with id {key_id}.", param="key_id")
+            sessions_of_key = select(web_sessions.c.digest).where(web_sessions.c.api_key_id == key_id)
+            await conn.execute(
+                sql_delete(relay_tickets).where(
+                    or_(
+                        relay_tickets.c.api_key_id == key_id,
+                        relay_tickets.c.session_digest.in_(sessions_of_key),
+                    )
+                )
+            )
+            await conn.execute(
+                update(web_sessions)
+                .where(web_sessions.c.api_key_id == key_id, web_sessions.c.ended_reason.is_(None))
+                .values(ended_reason="key_revoked")
+            )
 
-    async def user_for_api_key(self, key: str) -> User | None:
-        """The enabled user owning the live key ``key``, or None."""
+    async def check_api_key(self, key: str) -> CredentialCheck:
+        """What ``key`` proves; a live key's ``last_used_at`` is updated."""
         query = (
-            select(users, api_keys.c.id.label("key_id"))
+            select(users, api_keys.c.id.label("key_id"), api_keys.c.revoked_at)
             .join(api_keys, api_keys.c.user_id == users.c.id)
-            .where(api_keys.c.digest == credentials.digest(key), api_keys.c.revoked_at.is_(None))
+            .where(api_keys.c.digest == credentials.digest(key))
         )
         async with self._engine.begin() as conn:
             row = (await conn.execute(query)).mappings().first()
-            if row is None or row["disabled"]:
-                return None
+            if row is None:
+                return CredentialCheck(None)
+            if row["revoked_at"] is not None:
+                return CredentialCheck(None, "key_revoked", api_key_id=row["key_id"])
+            if row["disabled"]:
+                return CredentialCheck(None, "user_disabled", api_key_id=row["key_id"])
             await conn.execute(
                 update(api_keys).where(api_keys.c.id == row["key_id"]).values(last_used_at=_now())
             )
-        return _user(row)
+        return CredentialCheck(_user(row), api_key_id=row["key_id"])
+
+    async def user_for_api_key(self, key: str) -> User | None:
+        """The enabled user owning the live key ``key``, or None."""
+        return (await self.check_api_key(key)).user
 
     # -- one-time sign-in links -------------------------------------------------------------------
 
@@ -239,32 +326,58 @@ class AccountStore:
 
     # -- browser sessions -----------------------------------------------------------------------
 
-    async def create_web_session(self, user_id: int, ttl: timedelta) -> str:
-        """A new browser session; returns the cookie value."""
+    async def create_web_session(self, user_id: int, ttl: timedelta, *, api_key_id: int | None = None) -> str:
+        """A new browser session, signed in with the key ``api_key_id`` (None: a sign-in link); returns
+        the cookie value. Sessions past their expiry, ended or not, are deleted on the way."""
         secret = credentials.issue(credentials.SESSION_PREFIX)
         now = _now()
         async with self._engine.begin() as conn:
+            await conn.execute(sql_delete(web_sessions).where(web_sessions.c.expires_at <= now))
             await conn.execute(
                 insert(web_sessions).values(
-                    user_id=user_id, digest=secret.digest, created_at=now, expires_at=now + ttl
+                    user_id=user_id,
+                    digest=secret.digest,
+                    created_at=now,
+                    expires_at=now + ttl,
+                    api_key_id=api_key_id,
                 )
             )
         return secret.value
 
-    async def user_for_web_session(self, token: str) -> User | None:
+    async def check_web_session(self, token: str) -> CredentialCheck:
+        """What the session cookie ``token`` proves."""
+        session_digest = credentials.digest(token)
         query = (
-            select(users)
+            select(users, web_sessions.c.ended_reason, web_sessions.c.api_key_id)
             .join(web_sessions, web_sessions.c.user_id == users.c.id)
-            .where(web_sessions.c.digest == credentials.digest(token), web_sessions.c.expires_at > _now())
+            .where(web_sessions.c.digest == session_digest, web_sessions.c.expires_at > _now())
         )
         async with self._engine.connect() as conn:
             row = (await conn.execute(query)).mappings().first()
-        return None if row is None or row["disabled"] else _user(row)
+        if row is None:
+            return CredentialCheck(None)
+        if row["ended_reason"] is not None:
+            return CredentialCheck(None, row["ended_reason"])
+        if row["disabled"]:
+            return CredentialCheck(None, "user_disabled")
+        return CredentialCheck(_user(row), api_key_id=row["api_key_id"], session_digest=session_digest)
+
+    async def user_for_web_session(self, token: str) -> User | None:
+        """The user of the live session cookie ``token``, or None."""
+        return (await self.check_web_session(token)).user
 
     async def end_web_session(self, token: str) -> None:
+        """Sign out: the session and the relay tickets issued under it stop working. The session's row is
+        kept, marked, until it would have expired, so that other tabs are told why on their next request."""
+        session_digest = credentials.digest(token)
         async with self._engine.begin() as conn:
             await conn.execute(
-                sql_delete(web_sessions).where(web_sessions.c.digest == credentials.digest(token))
+                sql_delete(relay_tickets).where(relay_tickets.c.session_digest == session_digest)
+            )
+            await conn.execute(
+                update(web_sessions)
+                .where(web_sessions.c.digest == session_digest, web_sessions.c.ended_reason.is_(None))
+                .values(ended_reason="session_revoked")
             )
 
     # -- audit -----------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from voxgate.web.auth import (
     check_origin,
     ensure_not_locked_out,
     note_auth_failure,
+    refused,
     services_of,
 )
 
@@ -26,8 +27,9 @@ class SignInRequest(BaseModel):
     """Exactly one of ``key`` (a voxgate API key) or ``link`` (the token from a one-time sign-in link)."""
 
     model_config = ConfigDict(extra="forbid")
-    key: Annotated[str | None, Field(max_length=200)] = None
-    link: Annotated[str | None, Field(max_length=200)] = None
+    # Keys and links are printable ASCII; anything else could not be one (and must not reach the database).
+    key: Annotated[str | None, Field(max_length=200, pattern=r"^[\x21-\x7e]*$")] = None
+    link: Annotated[str | None, Field(max_length=200, pattern=r"^[\x21-\x7e]*$")] = None
 
 
 class UserOut(BaseModel):
@@ -57,18 +59,28 @@ async def sign_in(body: SignInRequest, request: Request, response: Response) -> 
     check_origin(request, required=False)
     if (body.key is None) == (body.link is None):
         raise InvalidRequest("Send exactly one of 'key' or 'link'.", param="key")
-    await ensure_not_locked_out(request)
+    presented = body.key if body.key is not None else body.link
+    assert presented is not None
+    # A credential that keeps failing from this address is refused without a lookup; a valid one works
+    # even from an address over its limit (see voxgate.web.auth).
+    await ensure_not_locked_out(request, presented)
     services = services_of(request)
     user: User | None = None
+    refusal: str | None = None
+    api_key_id: int | None = None
     if body.key is not None and credentials.looks_like_api_key(body.key):
-        user = await services.accounts.user_for_api_key(body.key)
+        check = await services.accounts.check_api_key(body.key)
+        user, refusal, api_key_id = check.user, check.refusal, check.api_key_id
     elif body.link is not None and body.link.startswith(credentials.LINK_PREFIX):
         user = await services.accounts.consume_signin_link(body.link)
     if user is None:
-        await note_auth_failure(request)
+        await note_auth_failure(request, presented)
+        if refusal is not None:
+            raise refused(refusal)
         what = "key" if body.key is not None else "sign-in link (it may be used or expired)"
         raise AuthenticationFailed(f"That {what} is not valid.")
-    token = await services.accounts.create_web_session(user.id, services.cookie_ttl)
+    # Bound to the key it was made with: revoking the key ends this session too.
+    token = await services.accounts.create_web_session(user.id, services.cookie_ttl, api_key_id=api_key_id)
     response.set_cookie(
         COOKIE_NAME,
         token,

@@ -25,6 +25,8 @@ router = APIRouter(prefix="/api", tags=["calls"])
 VOXGATE_CALL_ID = r"^vgc_[0-9a-f]{24}$"
 # Hangup also takes the upstream id, as it did before voxgate had ids of its own.
 ANY_CALL_ID = r"^(vgc_[0-9a-f]{24}|rtc_[A-Za-z0-9_]{1,96})$"
+# No control characters (PostgreSQL refuses NUL in text outright).
+PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
 StepName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,40}$")]
 CallId = Annotated[str, Path(pattern=VOXGATE_CALL_ID, description="voxgate's call id (vgc_…).")]
 
@@ -35,7 +37,8 @@ class ClientMetrics(BaseModel):
     model_config = ConfigDict(extra="forbid")
     event: Literal["connect", "reconnect", "renew", "end"]
     outcome: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")] = "ok"
-    error_code: Annotated[str | None, Field(max_length=64)] = None
+    # Printable text only: control characters (NUL above all) have no place in a code, nor in the database.
+    error_code: Annotated[str | None, Field(max_length=64, pattern=PRINTABLE)] = None
     call_id: Annotated[str | None, Field(pattern=ANY_CALL_ID)] = None
     attempt: Annotated[int, Field(ge=0, le=1000)] = 0
     steps: Annotated[dict[StepName, Annotated[float, Field(ge=0, le=3_600_000)]], Field(max_length=24)] = (
@@ -97,7 +100,9 @@ async def list_calls(
     before: Annotated[
         datetime | None, Query(description="Only calls started before this time (the last page's end).")
     ] = None,
-    user: Annotated[str | None, Query(max_length=200, description="Admins: this user's calls.")] = None,
+    user: Annotated[
+        str | None, Query(max_length=200, pattern=PRINTABLE, description="Admins: this user's calls.")
+    ] = None,
     all_users: Annotated[bool, Query(alias="all", description="Admins: everyone's calls.")] = False,
 ) -> dict[str, Any]:
     """Your calls, newest first; page with ``before`` = the last listed call's ``started_at``."""

@@ -48,11 +48,12 @@ async def _caller(request: Request) -> tuple[User, dict[str, Any] | None]:
     token = token.strip()
     if scheme.lower() != "bearer" or not token.startswith(credentials.TICKET_PREFIX):
         return (await authenticate(request)).user, None
-    await ensure_not_locked_out(request)
+    await ensure_not_locked_out(request, token)
+    # None also for a ticket whose browser session ended, whose key was revoked or whose user was disabled.
     redeemed = await services.tickets.redeem(token)
     user = await services.accounts.user_by_id(redeemed[0]) if redeemed else None
     if redeemed is None or user is None or user.disabled:
-        await note_auth_failure(request)
+        await note_auth_failure(request, token)
         raise AuthenticationFailed("Invalid or expired relay ticket.", code="invalid_api_key")
     return user, redeemed[1]
 

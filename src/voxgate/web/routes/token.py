@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 from typing import Annotated, Any, Literal
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 from fastapi import APIRouter, Body, Request
 from fastapi.responses import JSONResponse
@@ -22,10 +22,22 @@ from voxgate.core.accounts import MintRecord
 from voxgate.core.credentials import safety_identifier
 from voxgate.errors import RateLimited, VoxgateError
 from voxgate.web.auth import authenticate, client_ip, services_of
+from voxgate.web.services import Services
 
 router = APIRouter(prefix="/api", tags=["realtime"])
 RELAY_PATH = "/api/realtime/calls"
 log = logging.getLogger("voxgate.mint")
+
+
+def public_url(services: Services, path_or_url: str) -> str:
+    """An address to hand to clients, never built from the request's ``Host`` (which the client writes):
+    absolute URLs as they are, paths on this site absolute under ``VOXGATE_PUBLIC_URL`` when it is set, and
+    otherwise the same-origin path itself."""
+    if urlsplit(path_or_url).scheme:
+        return path_or_url
+    if services.settings.public_url:
+        return urljoin(services.settings.public_url.rstrip("/") + "/", path_or_url.lstrip("/"))
+    return path_or_url
 
 
 class ExpiresAfter(BaseModel):
@@ -87,7 +99,14 @@ async def realtime_token(
                 retry_after=decision.retry_after,
             )
         if services.settings.console_mode == "relay":
-            value, expires = await services.tickets.issue(user.id, session, timedelta(seconds=ttl))
+            # Bound to what the caller proved itself with: the ticket dies with that session or key.
+            value, expires = await services.tickets.issue(
+                user.id,
+                session,
+                timedelta(seconds=ttl),
+                session_digest=principal.session_digest,
+                api_key_id=principal.api_key_id,
+            )
             secret = ClientSecret(value=value, expires_at=int(expires.timestamp()), session=session)
             calls_url = RELAY_PATH
         else:
@@ -104,8 +123,7 @@ async def realtime_token(
         "value": secret.value,
         "expires_at": secret.expires_at,
         "session": secret.session,
-        # The relay's and the embedded engine's calls URLs are relative to this site.
-        "calls_url": urljoin(str(request.base_url), calls_url),
+        "calls_url": public_url(services, calls_url),
         "client_secret": {"value": secret.value, "expires_at": secret.expires_at},
     }
     return JSONResponse(payload, headers={**decision.headers(), "Cache-Control": "no-store"})

@@ -14,7 +14,12 @@ export function describe(error) {
     return { key: `error.${key}`, help: `error.${key}Help`, action: "retry" };
   }
   if (error instanceof ApiError) {
-    if (error.status === 401) return { key: "error.notSignedIn", help: "error.notSignedInHelp", action: "signin" };
+    if (error.status === 401) {
+      // Why a credential that worked stopped working (the server says so with these codes).
+      if (error.code === "user_disabled") return { key: "error.userDisabled", help: "error.userDisabledHelp" };
+      const why = { key_revoked: "error.keyRevoked", session_revoked: "error.sessionRevoked" }[error.code];
+      return { key: why || "error.notSignedIn", help: "error.notSignedInHelp", action: "signin" };
+    }
     if (error.status === 402 || BUDGET_CODES.has(error.code)) return { key: "error.budget", help: "error.budgetHelp" };
     if (error.code === "upstream_rate_limited") {
       return { key: "error.upstreamBusy", params: { seconds: error.retryAfter || 1 }, help: "error.retryLater" };
