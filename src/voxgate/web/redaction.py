@@ -1,35 +1,73 @@
-"""Keep secrets out of every log line, whoever logs them (defence in depth: nothing should try)."""
+"""Keep secrets out of every log line, whoever logs them (defence in depth: nothing should try).
+
+Each record's final message is scrubbed with the same :class:`~voxgate.adapters.upstream.scrub.Scrubber`
+the upstream adapter uses: the secret itself, any part of it (``MIN_PART`` characters or more, so the
+key without its ``sk-`` prefix too) and masked forms that show its head or tail.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
 
+from voxgate.adapters.upstream.scrub import Scrubber
+
 __all__ = ["SecretRedactor", "install_redactor"]
+
+# Every secret any app in this process asked to hide; the record factory (process-wide) hides them all.
+# Bounded: an app built per test adds a fresh engine key each time; the oldest ones go first.
+_MAX_SECRETS = 32
+_process_secrets: list[str] = []
+_process_scrubber = Scrubber([])
 
 
 class SecretRedactor(logging.Filter):
-    """Replaces each known secret in a record's final message with ``[redacted]``."""
+    """Replaces each known secret (and its parts) in a record's final message with ``[redacted]``."""
 
     def __init__(self, secrets: Iterable[str]) -> None:
         super().__init__()
-        self.secrets = sorted({s for s in secrets if s and len(s) >= 8}, key=len, reverse=True)
+        self.secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+        self.scrubber = Scrubber(self.secrets)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not self.secrets:
-            return True
-        message = record.getMessage()
-        clean = message
-        for secret in self.secrets:
-            clean = clean.replace(secret, "[redacted]")
-        if clean != message:
-            record.msg, record.args = clean, None
+        _scrub_record(record, self.scrubber)
         return True
+
+
+def _scrub_record(record: logging.LogRecord, scrubber: Scrubber) -> None:
+    if not scrubber:
+        return
+    message = record.getMessage()
+    clean = scrubber.text(message)
+    if clean != message:
+        record.msg, record.args = clean, None
+    # A traceback is formatted later from exc_info; format and scrub it now.
+    if record.exc_info and not record.exc_text:
+        record.exc_text = logging.Formatter().formatException(record.exc_info)
+    if record.exc_text:
+        record.exc_text = scrubber.text(record.exc_text)
+    if record.stack_info:
+        record.stack_info = scrubber.text(record.stack_info)
+
+
+def _remember(secrets: Iterable[str]) -> None:
+    global _process_scrubber
+    added = False
+    for secret in secrets:
+        if secret in _process_secrets:
+            _process_secrets.remove(secret)
+        else:
+            added = True
+        _process_secrets.append(secret)
+    del _process_secrets[:-_MAX_SECRETS]
+    if added:
+        _process_scrubber = Scrubber(_process_secrets)
 
 
 def install_redactor(secrets: Iterable[str]) -> SecretRedactor:
     """Attach a redactor to every handler of the root logger and to new records at the source."""
     redactor = SecretRedactor(secrets)
+    _remember(redactor.secrets)
     root = logging.getLogger()
     for handler in root.handlers:
         handler.addFilter(redactor)
@@ -38,7 +76,7 @@ def install_redactor(secrets: Iterable[str]) -> SecretRedactor:
 
     def factory(*args: object, **kwargs: object) -> logging.LogRecord:
         record = previous(*args, **kwargs)
-        redactor.filter(record)
+        _scrub_record(record, _process_scrubber)
         return record
 
     if not getattr(previous, "_voxgate_redactor", False):

@@ -7,6 +7,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from voxgate.adapters.upstream.health import UpstreamHealth
 from voxgate.errors import UpstreamNotConfigured
 
 __all__ = ["ClientSecret", "CreatedCall", "Sideband", "UnconfiguredUpstream", "Upstream"]
@@ -47,6 +48,8 @@ class Upstream(Protocol):
 
     #: Where a browser POSTs its SDP offer with a minted key.
     calls_url: str
+    #: What ``/readyz`` reads: the last outcome of real calls and of a background probe.
+    health: UpstreamHealth
 
     async def create_client_secret(
         self, *, session: dict[str, Any], ttl_seconds: int, safety_identifier: str | None = None
@@ -86,6 +89,7 @@ class UnconfiguredUpstream:
 
     def __init__(self, message: str) -> None:
         self.message = message
+        self.health = UpstreamHealth(self.check)
 
     async def create_client_secret(
         self, *, session: dict[str, Any], ttl_seconds: int, safety_identifier: str | None = None
@@ -107,4 +111,4 @@ class UnconfiguredUpstream:
         raise UpstreamNotConfigured(self.message)
 
     async def aclose(self) -> None:
-        return None
+        await self.health.aclose()

@@ -1,9 +1,14 @@
-"""OpenAI's Realtime API (or any server speaking it) through the official ``openai`` SDK."""
+"""OpenAI's Realtime API (or any server speaking it) through the official ``openai`` SDK.
+
+The SDK makes the requests; what comes back is bounded (:mod:`.bounds`: no redirects, capped bodies),
+validated (:mod:`.answers`: a malformed answer is a 502 ``upstream_bad_response``, never a 500) and
+scrubbed of the server's key and its parts (:mod:`.scrub`) before anything else sees it, sideband
+events included. Every outcome is reported to :attr:`OpenAIUpstream.health` for ``/readyz``.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -13,7 +18,11 @@ from openai import AsyncOpenAI
 from openai.resources.realtime.realtime import AsyncRealtimeConnection
 from websockets.exceptions import ConnectionClosed, ConnectionClosedOK, InvalidHandshake, InvalidStatus
 
+from voxgate.adapters.upstream import answers
 from voxgate.adapters.upstream.base import ClientSecret, CreatedCall
+from voxgate.adapters.upstream.bounds import BadUpstreamResponse, bounded_http_client
+from voxgate.adapters.upstream.health import UpstreamHealth
+from voxgate.adapters.upstream.scrub import Scrubber
 from voxgate.errors import (
     InvalidRequest,
     NotFound,
@@ -27,14 +36,16 @@ from voxgate.errors import (
     UpstreamUnreachable,
 )
 
-__all__ = ["OpenAIUpstream"]
+__all__ = ["MAX_SIDEBAND_EVENT_BYTES", "OpenAIUpstream"]
 
-# Anything shaped like an OpenAI key, in case an upstream message quotes one (OpenAI's 401 does, masked).
-_KEYLIKE = re.compile(r"\b(sk|ek)-[A-Za-z0-9_*\-]{6,}|\bsk_[A-Za-z0-9_*\-]{6,}")
+#: The largest sideband event accepted (``conversation.item.retrieved`` carries a turn's audio).
+MAX_SIDEBAND_EVENT_BYTES = 16 * 1024 * 1024
+# Events larger than this are scrubbed off the event loop.
+_SCRUB_INLINE_BYTES = 256 * 1024
 
 
 class OpenAIUpstream:
-    """Mints client secrets with ``client.realtime.client_secrets.create``; owns its HTTP client."""
+    """Mints client secrets, relays offers, hangs up and attaches sidebands with the server's key."""
 
     def __init__(
         self,
@@ -47,7 +58,9 @@ class OpenAIUpstream:
         self.base_url = base_url.rstrip("/")
         self.calls_url = calls_url or f"{self.base_url}/realtime/calls"
         self.timeout = timeout
-        self._api_key = api_key
+        #: Scrubs the server's key (and its parts) out of everything upstream-derived.
+        self.scrubber = Scrubber([api_key])
+        self.health = UpstreamHealth(self._check)
         self._client: AsyncOpenAI | None = None
         if api_key:
             self._client = AsyncOpenAI(
@@ -55,6 +68,7 @@ class OpenAIUpstream:
                 base_url=self.base_url,
                 timeout=timeout,
                 max_retries=0,
+                http_client=bounded_http_client(timeout),
             )
 
     def _require_client(self) -> AsyncOpenAI:
@@ -64,13 +78,17 @@ class OpenAIUpstream:
             )
         return self._client
 
-    def _scrub(self, text: str) -> str:
-        if self._api_key:
-            text = text.replace(self._api_key, "[redacted]")
-        return _KEYLIKE.sub("[redacted]", text)
+    def _failed(self, error: UpstreamError) -> UpstreamError:
+        self.health.record_failure(error)
+        return error
 
     def _translate(self, exc: Exception) -> UpstreamError:
         """Map an SDK exception to ours, once, here (httpx's ``map_httpcore_exceptions`` habit)."""
+        return self._failed(self._map(exc))
+
+    def _map(self, exc: Exception) -> UpstreamError:
+        if isinstance(exc, BadUpstreamResponse):
+            return answers.bad_response(str(exc).rstrip("."))
         if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
             return UpstreamAuthFailed(
                 f"The upstream rejected voxgate's API key (HTTP {exc.status_code}); "
@@ -82,23 +100,23 @@ class OpenAIUpstream:
                 "credits or raise its limits."
             )
         if isinstance(exc, openai.RateLimitError):
-            retry = exc.response.headers.get("retry-after", "")
-            retry_after = int(float(retry)) if retry.replace(".", "", 1).isdigit() else 1
             return UpstreamBusy(
                 "The upstream is rate limiting voxgate; try again later.",
-                retry_after=max(1, retry_after),
+                retry_after=answers.retry_after(exc.response.headers.get("retry-after")),
             )
         if isinstance(exc, openai.APITimeoutError | TimeoutError):
             return UpstreamTimeout(f"The upstream did not answer within {self.timeout:g} s.")
         if isinstance(exc, openai.APIConnectionError):
             return UpstreamUnreachable(f"Could not reach the upstream at {self.base_url}.")
         if isinstance(exc, openai.APIStatusError):
-            body = exc.body if isinstance(exc.body, dict) else {}
-            detail = body.get("error", body) if isinstance(body.get("error", body), dict) else body
-            message = self._scrub(str(detail.get("message") or exc.message))
-            param = detail.get("param") if isinstance(detail.get("param"), str) else None
-            if exc.status_code >= 500:
-                return UpstreamError(f"The upstream failed (HTTP {exc.status_code}): {message}")
+            status = exc.status_code
+            if 300 <= status < 400:
+                return answers.bad_response(f"a redirect (HTTP {status}), which voxgate does not follow")
+            if status < 200 or status >= 600:
+                return answers.bad_response(f"HTTP {status}")
+            message, param, _ = answers.error_detail(exc.body, exc.message, self.scrubber)
+            if status >= 500:
+                return UpstreamError(f"The upstream failed (HTTP {status}): {message}")
             return UpstreamRejected(f"The upstream refused the request: {message}", param=param)
         return UpstreamError(f"Unexpected upstream failure: {type(exc).__name__}")
 
@@ -111,18 +129,19 @@ class OpenAIUpstream:
         try:
             # The SDK's timeout bounds each network phase; this bounds the whole call.
             async with asyncio.timeout(self.timeout):
-                result = await client.realtime.client_secrets.create(
+                raw = await client.realtime.client_secrets.with_raw_response.create(
                     expires_after={"anchor": "created_at", "seconds": ttl_seconds},
                     session=session,  # type: ignore[arg-type]
                     extra_headers=headers,
                 )
         except (openai.OpenAIError, TimeoutError) as exc:
             raise self._translate(exc) from None
-        return ClientSecret(
-            value=result.value,
-            expires_at=result.expires_at,
-            session=result.session.model_dump(mode="json", exclude_unset=True),
-        )
+        try:
+            secret = answers.client_secret(raw.http_response.content, self.scrubber)
+        except UpstreamError as exc:
+            raise self._failed(exc) from None
+        self.health.record_ok()
+        return secret
 
     async def create_call(
         self, *, sdp: str, session: dict[str, Any], safety_identifier: str | None = None
@@ -142,38 +161,56 @@ class OpenAIUpstream:
                     extra_headers=headers,
                 )
         except openai.BadRequestError as exc:
+            message, _, _ = answers.error_detail(exc.body, exc.message, self.scrubber)
+            self.health.record_ok()  # it answered, and the fault was the offer's
             raise InvalidRequest(
-                f"The SDP offer was refused: {self._scrub(_message(exc))}", code="invalid_offer", param="sdp"
+                f"The SDP offer was refused: {message}", code="invalid_offer", param="sdp"
             ) from None
         except (openai.OpenAIError, TimeoutError) as exc:
             raise self._translate(exc) from None
-        call_id = raw.headers.get("location", "").rstrip("/").rsplit("/", 1)[-1]
-        if not call_id:
-            raise UpstreamError("The upstream answered the offer without a call id (no Location header).")
-        return CreatedCall(call_id=call_id, answer_sdp=raw.http_response.text)
+        try:
+            call_id = answers.call_id_from_location(raw.headers.get("location"), self.scrubber)
+            answer = answers.sdp_answer(raw.http_response.content, self.scrubber)
+        except UpstreamError as exc:
+            raise self._failed(exc) from None
+        self.health.record_ok()
+        return CreatedCall(call_id=call_id, answer_sdp=answer)
 
     @asynccontextmanager
     async def sideband(self, call_id: str) -> AsyncIterator[_Sideband]:
-        """Attach to a live call over the sideband WebSocket (``/realtime?call_id=``, reference §2.5)."""
+        """Attach to a live call over the sideband WebSocket (``/realtime?call_id=``, reference §2.5).
+
+        Its events are scrubbed of the server's key before the caller (the supervisor, the ledger) sees
+        them; the SDK refuses cross-origin redirects of the WebSocket handshake.
+        """
         client = self._require_client()
         try:
             async with asyncio.timeout(self.timeout):
-                connection = await client.realtime.connect(call_id=call_id).enter()
+                connection = await client.realtime.connect(
+                    call_id=call_id,
+                    websocket_connection_options={"max_size": MAX_SIDEBAND_EVENT_BYTES, "compression": None},
+                ).enter()
         except InvalidStatus as exc:
             status = exc.response.status_code
             if status == 404:
+                self.health.record_ok()
                 raise NotFound(f"Call '{call_id}' is not live.", code="call_not_found") from None
             if status in (401, 403):
-                raise UpstreamAuthFailed(
+                error: UpstreamError = UpstreamAuthFailed(
                     f"The upstream refused voxgate's key for the sideband (HTTP {status})."
-                ) from None
-            raise UpstreamError(f"The upstream refused the sideband (HTTP {status}).") from None
+                )
+            else:
+                error = UpstreamError(f"The upstream refused the sideband (HTTP {status}).")
+            raise self._failed(error) from None
         except TimeoutError:
-            raise UpstreamTimeout(f"The sideband did not open within {self.timeout:g} s.") from None
+            error = UpstreamTimeout(f"The sideband did not open within {self.timeout:g} s.")
+            raise self._failed(error) from None
         except (OSError, InvalidHandshake, openai.OpenAIError):
-            raise UpstreamUnreachable(f"Could not open a sideband at {self.base_url}.") from None
+            error = UpstreamUnreachable(f"Could not open a sideband at {self.base_url}.")
+            raise self._failed(error) from None
+        self.health.record_ok()
         try:
-            yield _Sideband(connection)
+            yield _Sideband(connection, self.scrubber)
         finally:
             await connection.close()
 
@@ -182,55 +219,64 @@ class OpenAIUpstream:
         client = self._require_client()
         try:
             async with asyncio.timeout(self.timeout):
-                await client.realtime.calls.hangup(call_id)
+                await client.realtime.calls.with_raw_response.hangup(call_id)
         except openai.NotFoundError:
+            self.health.record_ok()
             raise NotFound(f"Call '{call_id}' is not live.", code="call_not_found", param="call_id") from None
         except (openai.OpenAIError, TimeoutError) as exc:
             raise self._translate(exc) from None
+        self.health.record_ok()
 
     async def check(self) -> None:
-        """List models with our key: proves the upstream is reachable and accepts the key."""
+        """List models with our key: proves the upstream is reachable and accepts the key. A real
+        request each time: ``/readyz`` reads :attr:`health` instead."""
+        try:
+            await self._check()
+        except UpstreamError as exc:
+            raise self._failed(exc) from None
+        self.health.record_ok()
+
+    async def _check(self) -> None:
         client = self._require_client()
         try:
             async with asyncio.timeout(self.timeout):
                 await client.models.with_raw_response.list()
         except (openai.OpenAIError, TimeoutError) as exc:
-            raise self._translate(exc) from None
+            raise self._map(exc) from None
 
     async def aclose(self) -> None:
+        await self.health.aclose()
         if self._client is not None:
             await self._client.close()
             self._client = None
 
 
 class _Sideband:
-    """One attached sideband: raw server events in, client events out."""
+    """One attached sideband: raw server events in (scrubbed), client events out."""
 
-    def __init__(self, connection: AsyncRealtimeConnection) -> None:
+    def __init__(self, connection: AsyncRealtimeConnection, scrubber: Scrubber) -> None:
         self._connection = connection
+        self._scrubber = scrubber
 
     async def events(self) -> AsyncIterator[bytes]:
         """Raw events until the upstream closes; a lost connection raises :class:`UpstreamUnreachable`."""
         while True:
             try:
-                yield await self._connection.recv_bytes()
+                raw = await self._connection.recv_bytes()
             except ConnectionClosedOK:
                 return
             except ConnectionClosed:
                 raise UpstreamUnreachable("The sideband connection was lost.") from None
+            if len(raw) > _SCRUB_INLINE_BYTES:
+                yield await asyncio.to_thread(self._scrubber.json_bytes, raw)
+            else:
+                yield self._scrubber.json_bytes(raw)
 
     async def send(self, event: dict[str, Any]) -> None:
         try:
             await self._connection.send(event)  # type: ignore[arg-type]
         except ConnectionClosed:
             raise UpstreamUnreachable("The sideband connection was lost.") from None
-
-
-def _message(exc: openai.APIStatusError) -> str:
-    body = exc.body if isinstance(exc.body, dict) else {}
-    detail = body.get("error", body)
-    message = detail.get("message") if isinstance(detail, dict) else None
-    return str(message or exc.message)
 
 
 def _error_code(exc: openai.APIStatusError) -> str | None:
