@@ -20,6 +20,7 @@ from av import AudioFrame, AudioResampler
 from voxgate.engine.ports import AudioPlayback
 from voxgate.engine.realtime.realtime_session import RealtimeSession
 from voxgate.engine.rtc.ice_pacing import prompt_ice
+from voxgate.engine.rtc.offer import Offer
 from voxgate.engine.rtc.peer import Peer
 from voxgate.errors import InvalidRequest
 
@@ -63,26 +64,25 @@ class RtcCall:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def answer(self, offer_sdp: str) -> str:
-        """Apply the SDP offer and return the answer (ICE candidates included, no trickle).
+    async def answer(self, offer: Offer) -> str:
+        """Apply the offer (read by :func:`~voxgate.engine.rtc.offer.read_offer`) and return the answer
+        (ICE candidates included, no trickle).
 
-        Raises :class:`InvalidRequest` for an offer that cannot be used; the caller then closes the call.
+        Raises :class:`InvalidRequest` for an offer aiortc still refuses; the caller then closes the call.
         """
-        if not offer_sdp.lstrip().startswith("v=0") or "\nm=" not in offer_sdp:
-            raise InvalidRequest(
-                "Invalid SDP offer: expected an SDP with at least one media section.", param="sdp"
-            )
         pc = self._pc
         pc.on("datachannel", self._on_datachannel)
         pc.on("track", self._on_track)
         pc.on("connectionstatechange", self._on_state)
         try:
-            await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
-        except Exception as exc:  # aiortc's SDP parser raises many kinds; all mean the offer is bad
-            raise InvalidRequest(f"Invalid SDP offer: {exc or type(exc).__name__}.", param="sdp") from None
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=offer.sdp, type="offer"))
+        except Exception as exc:  # aiortc raises many kinds; all mean the offer is bad
+            raise InvalidRequest(
+                f"Invalid SDP offer: {exc or type(exc).__name__}.", code="invalid_offer", param="sdp"
+            ) from None
         # A caller that will not receive audio (its audio section is sendonly/inactive) never pulls the
         # track; the session must not wait on a playback nobody plays.
-        self.session = self._make_session(self._track if _receives_audio(offer_sdp) else None)
+        self.session = self._make_session(self._track if offer.receives_audio else None)
         self._spawn(self._end_with_session(self.session))
         self._spawn(self._watch_connect())
         prompt_ice(pc)  # before setLocalDescription, which starts ICE
@@ -173,11 +173,3 @@ class RtcCall:
         await self._peer.close()
         self.closed.set()
         self._on_closed(self)
-
-
-def _receives_audio(offer_sdp: str) -> bool:
-    """True if the offer's audio section lets the caller receive audio (sendrecv or recvonly)."""
-    for section in offer_sdp.split("\nm=")[1:]:
-        if section.startswith("audio"):
-            return not any(f"a={d}" in section for d in ("sendonly", "inactive"))
-    return False

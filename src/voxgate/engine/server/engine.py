@@ -19,6 +19,7 @@ from voxgate.engine.ports import AudioPlayback, InputObserverFactory
 from voxgate.engine.realtime.ids import new_id
 from voxgate.engine.realtime.realtime_session import RealtimeSession
 from voxgate.engine.realtime.session_config import apply_update, default_session, parse_session_request
+from voxgate.engine.rtc.offer import read_offer
 from voxgate.engine.rtc.peer import Peer
 from voxgate.engine.rtc.rtc_call import RtcCall
 from voxgate.engine.server.keys import Credential, KeyStore
@@ -129,11 +130,13 @@ class Engine:
         """Answer a WebRTC offer; returns ``(call_id, answer_sdp)``. The call is closed again on failure.
 
         ``opener`` is who posted the offer; an ephemeral key is remembered (by fingerprint) so that
-        :meth:`hangup` lets it end this call and no other.
+        :meth:`hangup` lets it end this call and no other. An unusable offer is refused (400
+        ``invalid_offer``) before anything is built for it.
         """
+        offer = read_offer(offer_sdp)
         call = RtcCall(
             new_id("rtc", 16),
-            Peer(self.config.ice_servers, audio="\nm=audio" in offer_sdp),
+            Peer(self.config.ice_servers, audio=offer.audio),
             connect_timeout_s=self.config.call_connect_timeout_s,
             make_session=lambda playback: self.new_session(session_config, "webrtc", playback),
             on_closed=self._forget_call,
@@ -142,7 +145,7 @@ class Engine:
         if opener is not None and opener.kind == "ephemeral" and opener.key_id is not None:
             self._openers[call.id] = opener.key_id
         try:
-            answer = await call.answer(offer_sdp)
+            answer = await call.answer(offer)
         except BaseException:
             await call.close()
             raise
