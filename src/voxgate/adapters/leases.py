@@ -11,6 +11,7 @@ from typing import Protocol
 
 from redis.asyncio import Redis
 
+from voxgate.adapters.ratelimit import redis_options
 from voxgate.adapters.sql.database import Database
 from voxgate.adapters.sql.leases import SqlLeases
 
@@ -65,7 +66,8 @@ class RedisLeases:
     """Leases as Redis keys ``{prefix}:lease:{name}`` with a millisecond TTL. Owns its client."""
 
     def __init__(self, url: str, prefix: str = "voxgate") -> None:
-        self._redis: Redis = Redis.from_url(url, decode_responses=True)
+        # Bounded like the limiter's calls: a hung Redis must not stall the supervisor's heartbeats.
+        self._redis: Redis = Redis.from_url(url, decode_responses=True, **redis_options())  # type: ignore[arg-type]
         self._prefix = prefix
         self._acquire = self._redis.register_script(_ACQUIRE)
         self._renew = self._redis.register_script(_RENEW)

@@ -10,13 +10,15 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
-from swagger_ui_bundle import swagger_ui_path
 
 import voxgate
 from voxgate.settings import Settings
+from voxgate.web.body_limits import BodyLimits
 from voxgate.web.errors import install_error_handlers
 from voxgate.web.local_engine import EMBEDDED_PREFIX, EngineMount, build_engine, internal_key
-from voxgate.web.pages import STATIC_DIR
+from voxgate.web.openapi import install_openapi
+from voxgate.web.outages import install_outage_handlers
+from voxgate.web.pages import DOCS_ASSETS_DIR, STATIC_DIR
 from voxgate.web.pages import router as pages_router
 from voxgate.web.redaction import install_redactor
 from voxgate.web.routes.account import router as account_router
@@ -70,6 +72,8 @@ def create_app(settings: Settings, *, freeze_heap: bool = False) -> FastAPI:
         redoc_url=None,
     )
     install_error_handlers(app)
+    install_outage_handlers(app)
+    install_openapi(app)
     app.include_router(health_router)
     app.include_router(account_router)
     app.include_router(token_router)
@@ -77,7 +81,7 @@ def create_app(settings: Settings, *, freeze_heap: bool = False) -> FastAPI:
     app.include_router(calls_router)
     app.include_router(pages_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    app.mount("/docs-assets", StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
+    app.mount("/docs-assets", StaticFiles(directory=str(DOCS_ASSETS_DIR)), name="docs-assets")
     if engine_mount is not None:
         app.mount(EMBEDDED_PREFIX, engine_mount, name="engine")
 
@@ -85,6 +89,8 @@ def create_app(settings: Settings, *, freeze_heap: bool = False) -> FastAPI:
     upstream_calls = calls_url(settings) if settings.console_mode == "ephemeral" else None
     calls_origin = origin_of(upstream_calls) if upstream_calls else None
     app.add_middleware(SecurityHeaders, connect_origins=[calls_origin] if calls_origin else [])
+    # Bodies are bounded before anything reads them (the embedded engine bounds its own).
+    app.add_middleware(BodyLimits, exempt=(EMBEDDED_PREFIX,))
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

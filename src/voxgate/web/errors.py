@@ -55,6 +55,10 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         return error_response(
             400, "invalid_request_error", "unknown_parameter", f"Unknown parameter: '{param}'.{hint}", param
         )
+    if kind == "missing" and param is None:
+        return error_response(
+            400, "invalid_request_error", "missing_required_parameter", "The request body is missing."
+        )
     if kind == "missing":
         return error_response(
             400,

@@ -1,24 +1,67 @@
-"""The database: one async engine, owned here, migrated with Alembic at start."""
+"""The database: one async engine, owned here, migrated with Alembic at start.
+
+Migrations are all-or-nothing on both backends. PostgreSQL runs DDL in a transaction natively. SQLite can
+too, but Python's sqlite3 driver never opens a transaction before DDL, so each ``CREATE TABLE`` would
+commit on its own and a kill half-way through left half a schema that no later start could migrate
+(``table users already exists``). The migrations therefore run on a connection of their own with the
+driver's transaction handling off and an explicit ``BEGIN IMMEDIATE`` (SQLAlchemy's documented pysqlite
+recipe), so that the whole upgrade, the version row included, commits at once or not at all.
+
+A database that is down or hung is reported as :class:`DatabaseUnavailable` (503, ``Retry-After``) within
+bounded time: connections time out after ``connect_timeout`` and statements after ``statement_timeout``.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any, ClassVar
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, event, text
 from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
-__all__ = ["Database"]
+from voxgate.errors import VoxgateError
+
+__all__ = ["UNAVAILABLE_ERRORS", "Database", "DatabaseUnavailable", "MissingDatabase", "sqlite_path"]
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 # Any constant works: it only has to be the same in every replica, so that two replicas starting
 # together do not both run the migrations.
 _PG_MIGRATION_LOCK = 0x766F7867
+#: What a 503 for an unavailable database tells clients to wait, in seconds.
+RETRY_AFTER_S = 5
+
+
+class DatabaseUnavailable(VoxgateError):
+    """The database did not answer (refused, reset or timed out): 503, try again shortly."""
+
+    status_code: ClassVar[int] = 503
+    error_type: ClassVar[str] = "server_error"
+    default_code: ClassVar[str] = "database_unavailable"
+
+
+class MissingDatabase(VoxgateError):
+    """A command that must not create a database found none where the settings say it is."""
+
+    default_code: ClassVar[str] = "database_missing"
+
+
+#: What a database that is down or hung raises; the web layer answers these with 503. (A refused or
+#: timed-out connect is turned into :class:`DatabaseUnavailable` by ``_connect``: drivers raise plain
+#: ``OSError`` there, which says nothing about where it came from.)
+UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
+    DatabaseUnavailable,
+    OperationalError,
+    InterfaceError,
+    PoolTimeout,
+)
 
 
 def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
@@ -30,24 +73,97 @@ def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -
     cursor.close()
 
 
-class Database:
-    """Owns the connection pool. ``aclose()`` releases it; calling it twice is harmless."""
+def _sqlite_manual_transactions(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
+    # The driver's own transaction handling skips DDL; with it off, SQLAlchemy's "begin" below is the
+    # only BEGIN, and it covers every statement.
+    dbapi_conn.isolation_level = None
 
-    def __init__(self, url: str) -> None:
+
+def _sqlite_begin_immediate(conn: Connection) -> None:
+    # IMMEDIATE takes the write lock at once, so two processes migrating together queue up (busy_timeout)
+    # instead of both reading "not migrated" and then colliding.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _connect(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+    try:
+        return dialect.loaded_dbapi.connect(*cargs, **cparams)
+    except OSError as exc:  # refused, reset, unreachable, or the connect timeout (TimeoutError)
+        raise DatabaseUnavailable(
+            "The database is not reachable; try again shortly.", retry_after=RETRY_AFTER_S
+        ) from exc
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file behind a SQLite URL (None for other databases and in-memory SQLite)."""
+    if not url.startswith("sqlite") or ":///" not in url:
+        return None
+    path = url.split(":///", 1)[1].split("?", 1)[0]
+    return Path(path) if path and path != ":memory:" else None
+
+
+class Database:
+    """Owns the connection pool. ``aclose()`` releases it; calling it twice is harmless.
+
+    ``create=False`` refuses to start on a SQLite file that does not exist yet (:class:`MissingDatabase`):
+    a management command run from the wrong folder must not quietly make a new, empty database.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        connect_timeout: float = 3.0,
+        statement_timeout: float = 10.0,
+        create: bool = True,
+    ) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
-        if self.is_sqlite and ":///" in url:
-            Path(url.split(":///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
-        self.engine: AsyncEngine = create_async_engine(url, pool_pre_ping=not self.is_sqlite)
+        path = sqlite_path(url)
+        if path is not None and not create and not path.exists():
+            raise MissingDatabase(f"No voxgate database at {path}.")
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        self.connect_timeout = connect_timeout
+        self.engine: AsyncEngine = create_async_engine(url, **self._engine_options(statement_timeout))
+        self._configure(self.engine)
+
+    def _configure(self, engine: AsyncEngine) -> None:
+        event.listen(engine.sync_engine, "do_connect", _connect)
         if self.is_sqlite:
-            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+
+    def _engine_options(self, statement_timeout: float | None) -> dict[str, Any]:
+        if self.is_sqlite:
+            return {"pool_pre_ping": False}
+        connect_args: dict[str, Any] = {"timeout": self.connect_timeout}
+        if statement_timeout is not None:
+            connect_args["command_timeout"] = statement_timeout
+        # pool_timeout: waiting for a free connection is bounded too.
+        return {"pool_pre_ping": True, "pool_timeout": self.connect_timeout, "connect_args": connect_args}
 
     async def migrate(self) -> None:
-        """Bring the schema to the newest revision (idempotent; serialised across replicas on PostgreSQL)."""
-        async with self.engine.begin() as conn:
-            if not self.is_sqlite:
-                await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK})
-            await conn.run_sync(self._upgrade)
+        """Bring the schema to the newest revision: atomically, idempotently, serialised across replicas."""
+        engine = self._migration_engine()
+        try:
+            async with engine.begin() as conn:
+                if not self.is_sqlite:
+                    await conn.execute(
+                        text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK}
+                    )
+                await conn.run_sync(self._upgrade)
+        finally:
+            await engine.dispose()
+
+    def _migration_engine(self) -> AsyncEngine:
+        # A separate, short-lived engine: the transaction recipe below must not change how the serving
+        # pool's transactions behave, and migrations may wait on a lock longer than a request may.
+        engine = create_async_engine(self.url, **self._engine_options(None))
+        if self.is_sqlite:
+            event.listen(engine.sync_engine, "connect", _sqlite_manual_transactions)
+            event.listen(engine.sync_engine, "begin", _sqlite_begin_immediate)
+        self._configure(engine)
+        return engine
 
     @staticmethod
     def _upgrade(connection: Connection) -> None:
@@ -55,6 +171,15 @@ class Database:
         config.set_main_option("script_location", str(MIGRATIONS))
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+    async def is_empty(self) -> bool:
+        """True when no migration has run yet (no ``alembic_version`` row)."""
+        async with self.engine.connect() as conn:
+            has_table = await conn.run_sync(lambda sync: sync.dialect.has_table(sync, "alembic_version"))
+            if not has_table:
+                return True
+            rows = (await conn.execute(text("SELECT count(*) FROM alembic_version"))).scalar_one()
+            return int(rows) == 0
 
     async def ping(self, timeout: float = 2.0) -> None:  # noqa: ASYNC109 - a bound, not a cancel scope API
         """Raise if the database does not answer ``SELECT 1`` in time."""
