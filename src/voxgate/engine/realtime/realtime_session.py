@@ -37,10 +37,11 @@ from voxgate.engine.realtime.output_buffer import OutputAudioBuffer, PlaybackCut
 from voxgate.engine.realtime.response import ResponseRun
 from voxgate.engine.realtime.response_plan import plan_response
 from voxgate.engine.realtime.session_config import apply_update, echo_session, parse_session_request
+from voxgate.engine.realtime.tasks import TaskOwner
 from voxgate.engine.realtime.transcripts import TranscriptBook
 from voxgate.engine.realtime.usage import RateWindow
 from voxgate.engine.speech.base import SpeechSynthesizer
-from voxgate.errors import InvalidRequest
+from voxgate.errors import InvalidRequest, VoxgateError
 
 __all__ = ["Interruption", "RealtimeSession", "Sink"]
 
@@ -56,6 +57,13 @@ class Interruption:
 
     cut: PlaybackCut
     response: ResponseRun | None
+
+
+def internal_error() -> VoxgateError:
+    """The ``server_error`` a client sees when the engine fails on its own (OpenAI's wording)."""
+    return VoxgateError(
+        "The server had an error while processing your request. Sorry about that!", code="server_error"
+    )
 
 
 class RealtimeSession:
@@ -99,7 +107,7 @@ class RealtimeSession:
         # the user's silence from the last one).
         self.replies_finished = 0
         self._voice_locked = False
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskOwner(f"session {self.id}", on_failure=self._report_failure)
         self._started = False
         self._closed = False
         self._observer = observer_factory(self) if observer_factory is not None else None
@@ -136,7 +144,7 @@ class RealtimeSession:
             return
         self._started = True
         await self.emit(session_event("session.created", self.echo()))
-        self._spawn(self._expire())
+        self._tasks.spawn(self._expire(), "the expiry timer")
 
     async def _expire(self) -> None:
         # Counted from creation (as expires_at is), not from when the transport started the session.
@@ -144,11 +152,9 @@ class RealtimeSession:
         await self.emit(session_expired(self._max_duration))
         self.ended.set()
 
-    def _spawn(self, coro: Awaitable[None]) -> asyncio.Task[None]:
-        task: asyncio.Task[None] = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
+    async def _report_failure(self, what: str, error: BaseException) -> None:
+        """A background task failed unexpectedly (the task owner logged it): tell the client."""
+        await self.emit(error_event(internal_error()))
 
     async def aclose(self) -> None:
         """Cancel every task the session owns and release the input observer. Idempotent."""
@@ -156,10 +162,7 @@ class RealtimeSession:
             return
         self._closed = True
         self.ended.set()
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._tasks.aclose()
         self._sinks.clear()
         if self._observer is not None:
             await self._observer.aclose()
@@ -167,12 +170,21 @@ class RealtimeSession:
     # ---- input -------------------------------------------------------------------------------------
 
     async def handle_message(self, raw: str | bytes) -> None:
-        """Handle one client message; every problem becomes an ``error`` event, never an exception."""
+        """Handle one client message; every problem becomes an ``error`` event, never an exception.
+
+        A bug met while handling an event is logged and answered with a ``server_error``; the session
+        goes on serving the next event.
+        """
+        event: ClientEvent | None = None
         try:
             event = parse_client_event(raw)
             await self._dispatch(event)
         except ClientEventError as exc:
             await self.emit(error_event(exc, exc.event_id))
+        except Exception:
+            kind = event.type if event is not None else "a client event"
+            log.exception("session %s: handling %s failed", self.id, kind)
+            await self.emit(error_event(internal_error(), event.event_id if event is not None else None))
 
     def feed_input_audio(self, pcm: bytes) -> None:
         """Audio from the WebRTC track (24 kHz mono PCM16): into the input buffer and the observer."""
@@ -330,7 +342,7 @@ class RealtimeSession:
         self._runs[run.id] = run
         if plan.conversation is not None:
             self._active = run
-        self._spawn(self._drive(run))
+        self._tasks.spawn(self._drive(run), f"response {run.id}")
         return run.id
 
     async def _prepare_request(self, request: ResponderRequest) -> ResponderRequest:

@@ -19,6 +19,7 @@ from av import AudioFrame, AudioResampler
 
 from voxgate.engine.ports import AudioPlayback
 from voxgate.engine.realtime.realtime_session import RealtimeSession
+from voxgate.engine.realtime.tasks import TaskOwner
 from voxgate.engine.rtc.ice_pacing import prompt_ice
 from voxgate.engine.rtc.offer import Offer
 from voxgate.engine.rtc.peer import Peer
@@ -56,13 +57,11 @@ class RtcCall:
         self._connect_timeout = connect_timeout_s
         self._channel: RTCDataChannel | None = None
         self._inbox: asyncio.Queue[str | bytes] = asyncio.Queue()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskOwner(f"call {call_id}")
         self._close_task: asyncio.Task[None] | None = None
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(coro, getattr(coro, "__qualname__", "a task"))
 
     async def answer(self, offer: Offer) -> str:
         """Apply the offer (read by :func:`~voxgate.engine.rtc.offer.read_offer`) and return the answer
@@ -164,10 +163,7 @@ class RtcCall:
         await asyncio.shield(self._close_task)
 
     async def _close(self) -> None:
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._tasks.aclose()
         if self.session is not None:
             await self.session.aclose()
         await self._peer.close()

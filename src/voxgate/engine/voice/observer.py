@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from voxgate.engine.ports import InputObserverFactory
 from voxgate.engine.realtime.events import server_event
 from voxgate.engine.realtime.ids import new_id
+from voxgate.engine.realtime.tasks import TaskOwner
 from voxgate.engine.speech.base import SpeechRecognizer, VoiceActivityDetector
 from voxgate.engine.voice.frames import (
     Frame,
@@ -84,7 +85,7 @@ class VoiceObserver:
         self._transcriber = Transcriber(recognizer)
         self._decisions: asyncio.Queue[tuple[Frame, str, Interruption | None]] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskOwner(f"voice of session {session.id}")
         self._turn_item: str | None = None  # the item announced by speech_started
         self._holds: dict[str, float] = {}  # decided commits not done yet: item -> first ms they need
         self._respond: dict[str, bool] = {}  # detector commits: respond once transcribed?
@@ -164,9 +165,7 @@ class VoiceObserver:
     # ---- asynchronous side: events, in order ----------------------------------------------------------
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(coro, getattr(coro, "__qualname__", "a task"))
 
     async def _work(self) -> None:
         while True:
@@ -241,7 +240,7 @@ class VoiceObserver:
     async def aclose(self) -> None:
         """Stop the worker and any transcription in flight. Idempotent."""
         self._closed = True
-        tasks = [*self._tasks, *([self._worker] if self._worker is not None else [])]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._worker is not None:
+            self._worker.cancel()
+            await asyncio.gather(self._worker, return_exceptions=True)
+        await self._tasks.aclose()
