@@ -17,7 +17,7 @@ from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from tests.conftest import Gateway
+from tests.conftest import Gateway, in_thread
 from tests.support.fake_openai import FakeOpenAIState
 from tests.support.server import ServerThread
 from voxgate.cli import bootstrap
@@ -446,3 +446,57 @@ async def test_jwt_claims_are_checked_before_they_reach_the_database(
         assert other.status_code == 200, other.text
         assert other.json()["user"]["name"] != name
         assert len(other.json()["user"]["name"]) <= 200
+
+
+# -- the console says why, in a real browser --------------------------------------------------------
+
+
+@pytest.mark.browser
+def test_the_console_says_why_its_session_ended(make_settings: Any, chromium: Any) -> None:
+    """Signed in with a key, the tab's next request after the key is revoked says so in plain words; after
+    the user is disabled, it says that."""
+    from voxgate.adapters.sql import AccountStore, Database
+    from voxgate.web.app import create_app
+
+    settings = make_settings(console_mode="relay")
+
+    async def with_accounts(action: Any) -> Any:
+        db = Database(settings.effective_database_url)
+        try:
+            await db.migrate()
+            return await action(AccountStore(db))
+        finally:
+            await db.aclose()
+
+    async def setup(accounts: AccountStore) -> str:
+        await accounts.create_user("tab")
+        return (await accounts.create_api_key("tab"))[1]
+
+    async def revoke(accounts: AccountStore) -> None:
+        (info,) = await accounts.list_api_keys("tab")
+        await accounts.revoke_api_key(info.id)
+
+    async def disable(accounts: AccountStore) -> None:
+        await accounts.set_disabled("tab")
+
+    key = in_thread(with_accounts(setup))
+    with ServerThread(create_app(settings)) as server:
+        page = chromium.new_page()
+        try:
+            for action, said in (
+                (revoke, "The API key you signed in with has been revoked."),
+                (disable, "Your account has been disabled."),
+            ):
+                if action is disable:
+                    key = in_thread(with_accounts(lambda a: a.create_api_key("tab", "second")))[1]
+                page.goto(f"{server.url}/")
+                page.fill("#key", key)
+                page.click("#signin-form button[type=submit]")
+                page.locator("#console").wait_for(state="visible")
+                in_thread(with_accounts(action))
+                page.click("a[data-view=history]")
+                error = page.locator("#error")
+                error.get_by_text(said).wait_for()
+                page.locator("#console").wait_for(state="hidden")
+        finally:
+            page.close()
