@@ -141,6 +141,16 @@ async def test_cookie_is_secure_over_https(gateway_factory: Any) -> None:
     assert "Secure" in response.headers["set-cookie"]
 
 
+async def test_cookie_is_secure_behind_a_tls_terminating_proxy(gateway_factory: Any) -> None:
+    async with gateway_factory(public_url="https://voice.example") as gw:
+        _, key = await gw.user_with_key()
+        response = await gw.client.post(
+            "/api/auth/signin", json={"key": key}, headers={"Origin": "https://voice.example"}
+        )
+    assert response.status_code == 200
+    assert "Secure" in response.headers["set-cookie"]
+
+
 async def test_cookie_requests_that_change_state_must_come_from_our_origin(
     gateway: Gateway, fake_openai: FakeOpenAIState
 ) -> None:

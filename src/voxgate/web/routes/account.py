@@ -87,7 +87,8 @@ async def sign_in(body: SignInRequest, request: Request, response: Response) -> 
         max_age=int(services.cookie_ttl.total_seconds()),
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https",
+        # Behind a TLS-terminating proxy the request itself is plain http: the public URL tells.
+        secure=request.url.scheme == "https" or (services.settings.public_url or "").startswith("https:"),
         path="/",
     )
     return {
