@@ -199,6 +199,8 @@ def serve_console(folder: Path, **overrides: Any) -> Iterator[Console]:
         "upstream_url": None,
         "data_dir": folder,
         "port": port,
+        # As an operator sets it: absolute URLs handed out (calls_url) are built from it, never from Host.
+        "public_url": f"http://127.0.0.1:{port}",
         "engine": {"tts": "espeak", "api_keys": [ENGINE_KEY]},
         "limits": {
             "mint_per_user": "1000/minute",
