@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import re
 from typing import Any
@@ -23,7 +24,9 @@ from sqlalchemy import select
 from tests.conftest import CANARY_KEY, Gateway
 from tests.support.fake_openai import MODES, SDP_ANSWER, FakeOpenAIState, echo_forms
 from voxgate.adapters.sql.tables import metadata
+from voxgate.adapters.upstream.scrub import Scrubber
 from voxgate.errors import VoxgateError
+from voxgate.web.errors import error_response
 from voxgate.web.pages import STATIC_DIR
 
 PREFIX = "sk-proj-"
@@ -167,3 +170,34 @@ async def test_client_supplied_canary_in_session_is_refused_not_echoed(gateway: 
     response = await gateway.mint(key, {"session": {"instructions": CANARY_KEY}})
     assert response.status_code == 400
     assert_no_canary("mint", _all_text(response))
+
+
+# ---- the scrubber itself -----------------------------------------------------------------------------
+
+
+def test_the_scrubber_takes_out_every_form_and_nothing_else() -> None:
+    scrub = Scrubber([CANARY_KEY])
+    assert scrub.text(echo_forms(CANARY_KEY)) == " | ".join(
+        ["[redacted]", "[redacted]", "[redacted] [redacted]", "[redacted]", "[redacted]"]
+    )
+    assert scrub.text(f"key={CANARY_KEY[20:29]};") == "key=[redacted];"
+    # Innocent text stays: the public prefix alone, markdown, short runs, other keys' masks.
+    for innocent in ("sk-proj-", "**bold** and ...later", CANARY_KEY[20:27], "id****WXYZ", "ek_abc123def"):
+        assert scrub.text(innocent) == innocent
+    # Anything key-shaped, on request (upstream error text quotes other keys too).
+    assert scrub.text("bad key sk-other0123456789", keylike=True) == "bad key [redacted]"
+
+
+def test_the_scrubber_sees_through_json_escapes() -> None:
+    scrub = Scrubber([CANARY_KEY])
+    escaped = json.dumps({"text": CANARY_KEY, "other": "é"}, ensure_ascii=True).replace("s", "\\u0073", 1)
+    assert CANARY_KEY not in escaped
+    clean = json.loads(scrub.json_bytes(escaped.encode()))
+    assert clean == {"text": "[redacted]", "other": "é"}
+    untouched = b'{"type":"response.done"}'
+    assert scrub.json_bytes(untouched) is untouched
+
+
+async def test_error_bodies_are_scrubbed_whatever_raised_them(gateway: Gateway) -> None:
+    response = error_response(502, "upstream_error", "x", f"said {CANARY_KEY}", param=CANARY_KEY[9:30])
+    assert_no_canary("error body", bytes(response.body).decode())

@@ -23,6 +23,7 @@ from tests.conftest import Gateway
 from tests.support.fault_upstream import FaultState, ResetServer, create_fault_upstream
 from tests.support.server import ServerThread, free_port
 from voxgate.adapters.sql.tables import mint_audit
+from voxgate.adapters.upstream import answers
 
 UPSTREAM_TIMEOUT = 1.0
 # Far more than any fault needs; a request still running after this is hung.
@@ -188,3 +189,22 @@ async def test_readiness_shows_an_outage_at_once_and_never_asks_the_upstream_per
         assert failing.status_code == 503
         assert "upstream_error" in failing.json()["checks"]["upstream"]
         assert "The server had an error" not in failing.text  # nothing the upstream said
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [
+        (None, 1),
+        ("7", 7),
+        ("2.5", 3),
+        ("-5", 1),
+        ("nan", 1),
+        ("inf", 3600),
+        ("99999999", 3600),
+        ("Wed, 21 Oct 2099 07:28:00 GMT", 3600),
+        ("Thu, 01 Jan 1970 00:00:00 GMT", 1),
+        ("soon", 1),
+    ],
+)
+def test_retry_after_parsing(header: str | None, seconds: int) -> None:
+    assert answers.retry_after(header) == seconds

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from voxgate.errors import VoxgateError
+from voxgate.web.redaction import scrub_secrets
 
 __all__ = ["error_response", "install_error_handlers"]
 
@@ -20,7 +21,9 @@ log = logging.getLogger("voxgate.web")
 def error_response(
     status: int, error_type: str, code: str | None, message: str, param: str | None = None, **headers: str
 ) -> JSONResponse:
-    """An OpenAI-shaped error response."""
+    """An OpenAI-shaped error response. Its text is scrubbed of the server's secrets (and their parts)
+    whatever produced it: defence in depth behind the upstream adapter's own scrubbing."""
+    message, param = scrub_secrets(message), scrub_secrets(param) if param else param
     body = {"error": {"type": error_type, "code": code, "message": message, "param": param}}
     return JSONResponse(body, status_code=status, headers=headers or None)
 

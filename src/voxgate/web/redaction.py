@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 from voxgate.adapters.upstream.scrub import Scrubber
 
-__all__ = ["SecretRedactor", "install_redactor"]
+__all__ = ["SecretRedactor", "install_redactor", "scrub_secrets"]
 
 # Every secret any app in this process asked to hide; the record factory (process-wide) hides them all.
 # Bounded: an app built per test adds a fresh engine key each time; the oldest ones go first.
@@ -48,6 +48,12 @@ def _scrub_record(record: logging.LogRecord, scrubber: Scrubber) -> None:
         record.exc_text = scrubber.text(record.exc_text)
     if record.stack_info:
         record.stack_info = scrubber.text(record.stack_info)
+
+
+def scrub_secrets(text: str) -> str:
+    """``text`` without any secret (or part of one) an app in this process was given: the last line of
+    defence for what voxgate itself renders, such as error bodies."""
+    return _process_scrubber.text(text)
 
 
 def _remember(secrets: Iterable[str]) -> None:
