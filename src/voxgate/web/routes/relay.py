@@ -54,7 +54,10 @@ async def _caller(request: Request) -> tuple[User, dict[str, Any] | None]:
     user = await services.accounts.user_by_id(redeemed[0]) if redeemed else None
     if redeemed is None or user is None or user.disabled:
         await note_auth_failure(request, token)
-        raise AuthenticationFailed("Invalid or expired relay ticket.", code="invalid_api_key")
+        raise AuthenticationFailed(
+            "Invalid or expired relay ticket (a ticket also ends with the sign-in or key it was issued to).",
+            code="invalid_api_key",
+        )
     return user, redeemed[1]
 
 
