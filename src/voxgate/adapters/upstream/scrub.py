@@ -31,6 +31,8 @@ _PUBLIC_PREFIX = re.compile(r"^(?:sk|rk|ek)[-_](?:proj-|svcacct-|admin-|voxgate-
 _KEYLIKE = re.compile(r"(?<![\w-])(?:sk|rk)-[\w*.\-]{6,}|(?<![\w-])sk_[\w*.\-]{6,}")
 # A masked key: some visible characters, a mask (``****``, ``...``, ``…``, ``••``), some more.
 _MASKED = re.compile(r"(?<![\w-])(?P<head>[\w-]*)(?:\*{2,}|\.{3,}|…+|•{2,})+(?P<tail>[\w-]*)")
+# The characters of a "word" a key part sits in (a key is one word of them).
+_WORD = re.compile(r"[A-Za-z0-9_\-]*")
 # A masked form gives the key away only if it shows at least this much of its head or tail.
 _MASK_REVEAL = 3
 
@@ -43,9 +45,9 @@ class Scrubber:
         parts: set[str] = set()
         for secret in self.secrets:
             parts.update(_parts(secret))
-        # Overlapping matches (a lookahead) so that runs longer than MIN_PART are covered whole.
+        # Matches need not overlap: each is widened to the whole word around it, and a key is one word.
         alternatives = "|".join(re.escape(p) for p in sorted(parts, key=len, reverse=True))
-        self._parts = re.compile(f"(?=({alternatives}))") if alternatives else None
+        self._parts = re.compile(alternatives) if alternatives else None
 
     def __bool__(self) -> bool:
         return bool(self.secrets)
@@ -56,7 +58,7 @@ class Scrubber:
         ``keylike`` also redacts anything shaped like an OpenAI key (for upstream error messages).
         """
         if self._parts is not None and value:
-            spans = [(m.start(), m.start() + len(m.group(1))) for m in self._parts.finditer(value)]
+            spans = [m.span() for m in self._parts.finditer(value)]
             if spans:
                 value = _redact_spans(value, spans)
             if any(mark in value for mark in ("**", "...", "…", "••")):
@@ -147,10 +149,9 @@ def _word_start(value: str, start: int, floor: int) -> int:
 
 
 def _word_end(value: str, end: int) -> int:
-    while end < len(value) and _is_word(value[end]):
-        end += 1
-    return end
+    match = _WORD.match(value, end)
+    return match.end() if match else end
 
 
 def _is_word(char: str) -> bool:
-    return char.isalnum() or char in "_-"
+    return char.isascii() and (char.isalnum() or char in "_-")
