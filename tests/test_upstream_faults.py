@@ -189,6 +189,8 @@ async def test_readiness_shows_an_outage_at_once_and_never_asks_the_upstream_per
         assert failing.status_code == 503
         assert "upstream_error" in failing.json()["checks"]["upstream"]
         assert "The server had an error" not in failing.text  # nothing the upstream said
+    # Closing the gateway stops the probe.
+    assert not [t for t in asyncio.all_tasks() if t.get_name() == "upstream-health" and not t.done()]
 
 
 @pytest.mark.parametrize(
