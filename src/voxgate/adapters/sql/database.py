@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, event, text
-from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.engine.interfaces import DBAPIConnection, ExceptionContext
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -94,6 +94,17 @@ def _connect(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
         ) from exc
 
 
+def _lost(context: ExceptionContext) -> None:
+    # asyncpg reports a statement timeout (a hung server) as a bare TimeoutError, and a connection reset
+    # as an OSError, which SQLAlchemy passes through untranslated: say what they mean, and drop the
+    # connection rather than give it back to the pool.
+    if isinstance(context.original_exception, OSError):  # TimeoutError and ConnectionError included
+        context.is_disconnect = True
+        raise DatabaseUnavailable(
+            "The database did not answer; try again shortly.", retry_after=RETRY_AFTER_S
+        ) from context.original_exception
+
+
 def sqlite_path(url: str) -> Path | None:
     """The file behind a SQLite URL (None for other databases and in-memory SQLite)."""
     if not url.startswith("sqlite") or ":///" not in url:
@@ -114,7 +125,7 @@ class Database:
         url: str,
         *,
         connect_timeout: float = 3.0,
-        statement_timeout: float = 10.0,
+        statement_timeout: float = 5.0,
         create: bool = True,
     ) -> None:
         self.url = url
@@ -130,6 +141,20 @@ class Database:
 
     def _configure(self, engine: AsyncEngine) -> None:
         event.listen(engine.sync_engine, "do_connect", _connect)
+        event.listen(engine.sync_engine, "handle_error", _lost)
+        dialect = engine.sync_engine.dialect
+        ping = dialect.do_ping
+
+        def do_ping(dbapi_connection: DBAPIConnection) -> bool:
+            # The pool pings a connection before handing it out. On a hung server asyncpg's ping ends in
+            # a bare TimeoutError that the pool does not expect: call that a dead connection, so that the
+            # pool drops it and connects anew (bounded by connect_timeout).
+            try:
+                return ping(dbapi_connection)
+            except OSError:
+                return False
+
+        dialect.do_ping = do_ping  # type: ignore[method-assign]
         if self.is_sqlite:
             event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
 
