@@ -143,6 +143,14 @@ class Conversation:
         self._audio[item_id] = (audio[: audio_end_ms * per_ms], per_ms)
         part["transcript"] = ""
 
+    def keep_audio(self, item_id: str, audio_end_ms: int) -> None:
+        """Keep only the first ``audio_end_ms`` of an item's audio (what was played of it); the
+        transcript stays, as it already holds only what began to play."""
+        if item_id not in self._audio:
+            return
+        audio, per_ms = self._audio[item_id]
+        self._audio[item_id] = (audio[: max(audio_end_ms, 0) * per_ms], per_ms)
+
     def _index(self, item_id: str, *, param: str = "item_id") -> int:
         for index, item in enumerate(self._items):
             if item["id"] == item_id:

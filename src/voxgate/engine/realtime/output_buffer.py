@@ -142,6 +142,19 @@ class OutputAudioBuffer:
         played = min(self._playback.played_ms(item_id), int(ledger.queued_ms))
         return PlaybackCut(playing, item_id, played, heard_transcript(ledger.marks, ledger.queued_ms, played))
 
+    def played_ms(self, item_id: str) -> int:
+        """Milliseconds of ``item_id``'s audio the caller has been sent."""
+        return self._playback.played_ms(item_id)
+
+    def stop_item(self, item_id: str) -> str | None:
+        """A client truncated ``item_id``: if its response's audio is still queued, drop it all now (nothing
+        past the cut may play) and return that response's id; None if it was not playing."""
+        ledger = self._items.get(item_id)
+        if ledger is None or self._playing != ledger.response_id:
+            return None
+        self.interrupt()
+        return ledger.response_id
+
     async def clear(self) -> None:
         """``output_audio_buffer.clear``: drop unplayed audio and emit ``cleared``."""
         response_id = self._playing or self._last

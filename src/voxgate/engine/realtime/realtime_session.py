@@ -39,6 +39,7 @@ from voxgate.engine.realtime.response_plan import plan_response
 from voxgate.engine.realtime.session_config import apply_update, echo_session, parse_session_request
 from voxgate.engine.realtime.tasks import TaskOwner
 from voxgate.engine.realtime.transcripts import TranscriptBook
+from voxgate.engine.realtime.turns import TurnParams
 from voxgate.engine.realtime.usage import RateWindow
 from voxgate.engine.speech.base import SpeechSynthesizer
 from voxgate.errors import InvalidRequest, VoxgateError
@@ -83,7 +84,7 @@ class RealtimeSession:
     ) -> None:
         self.id = new_id("sess")
         self.transport = transport
-        self.config = session
+        self.config = session  # also builds the settings read on every chunk (see the setter)
         self.expires_at = int(clock() + config.session_max_duration_s)
         self.conversation = Conversation()
         # What was heard in each user audio item (filled by the input observer's recognizer).
@@ -207,16 +208,27 @@ class RealtimeSession:
         await self.emit(session_event("session.updated", self.echo()))
 
     @property
-    def input_format(self) -> dict[str, Any]:
-        """The format of the audio the input observer sees: the configured one, or PCM16 24 kHz from
-        a WebRTC track (whatever the configured format says)."""
-        fmt = ((self.config.get("audio") or {}).get("input") or {}).get("format")
+    def config(self) -> dict[str, Any]:
+        """The session's effective config (the GA session object, without ids)."""
+        return self._config
+
+    @config.setter
+    def config(self, config: dict[str, Any]) -> None:
+        # Parsed once per change, not per audio chunk or VAD window: what the audio path reads.
+        self._config = config
+        audio_input = (config.get("audio") or {}).get("input") or {}
+        self.turn_params = TurnParams.from_config(
+            audio_input.get("turn_detection"), responses=config.get("type") == "realtime"
+        )
+        fmt = audio_input.get("format")
+        # A WebRTC track delivers PCM16 24 kHz whatever the configured format says.
         if self.transport == "webrtc" or not isinstance(fmt, dict):
-            return {"type": "audio/pcm", "rate": 24000}
-        return dict(fmt)
+            fmt = {"type": "audio/pcm", "rate": 24000}
+        self.input_format: dict[str, Any] = dict(fmt)
+        self._input_bytes_per_ms = bytes_per_ms(self.input_format)
 
     def _input_per_ms(self) -> int:
-        return bytes_per_ms(self.input_format)
+        return self._input_bytes_per_ms
 
     async def _on_input_audio_buffer_append(self, payload: dict[str, Any]) -> None:
         data = self._buffer.append_base64(payload["audio"])
@@ -298,8 +310,22 @@ class RealtimeSession:
             item = public_item(item)
         await self.emit(server_event("conversation.item.retrieved", item=item))
 
+    def _keep_played(self, run: ResponseRun) -> None:
+        """Over WebRTC the caller heard only what was played: once a response's playback is over (played
+        out, cancelled, cleared), its items keep that much audio, however the reply was cut."""
+        assert self._output is not None
+        for item_id in run.audio_item_ids:
+            if item_id in self.conversation:
+                played = self._output.played_ms(item_id)
+                if played < self.conversation.audio_ms(item_id):
+                    self.conversation.keep_audio(item_id, played)
+
     async def _on_conversation_item_truncate(self, payload: dict[str, Any]) -> None:
         self.conversation.truncate(payload["item_id"], payload["content_index"], payload["audio_end_ms"])
+        # Over WebRTC the server holds the audio: nothing past the client's cut may still play.
+        stopped = self._output.stop_item(payload["item_id"]) if self._output is not None else None
+        if stopped is not None:
+            await self.emit(server_event("output_audio_buffer.cleared", response_id=stopped))
         await self.emit(
             server_event(
                 "conversation.item.truncated",
@@ -363,6 +389,7 @@ class RealtimeSession:
         self._voice_locked |= run.produced_audio
         if run.played_audio and self._output is not None:
             await self._output.finish(run.id)
+            self._keep_played(run)
         if run.plan.conversation is not None:
             self.replies_finished += 1
 

@@ -107,6 +107,13 @@ class ResponseRun:
         self.finished = asyncio.Event()  # set once response.done was sent (or the run was torn down)
 
     @property
+    def audio_item_ids(self) -> list[str]:
+        """The ids of the spoken items of this response so far."""
+        if self.plan.modality != "audio":
+            return []
+        return [str(item["id"]) for item in self._output if item["type"] == "message"]
+
+    @property
     def produced_audio(self) -> bool:
         """True once any assistant audio was synthesized (the session's voice is then fixed)."""
         return self._out_audio_ms > 0
@@ -211,7 +218,22 @@ class ResponseRun:
             if budget != "inf" and spent >= budget:
                 self._over_budget = True
                 break
-        await self._close_item("completed")
+        await self._settle_open()
+
+    async def _settle_open(self) -> None:
+        """The end of the stream: speak what is left of the open item and let its captions catch up.
+
+        The item itself stays open: :meth:`_run` closes it once the response's status is known, so a
+        cancel that lands now still leaves it ``incomplete``, as every cancelled response's item is.
+        """
+        entry = self._open
+        if entry is None or entry.item["type"] != "message" or self.plan.modality != "audio":
+            return
+        if entry.pending:
+            pending, entry.pending = entry.pending, ""
+            await self._speak(entry, pending)
+        if entry.captions is not None:
+            await entry.captions.drain()
 
     def _ids(self, entry: _Item) -> dict[str, Any]:
         return {"response_id": self.id, "item_id": entry.item["id"], "output_index": entry.index}

@@ -189,6 +189,39 @@ def _fill_formats(config: dict[str, Any]) -> None:
             fmt.setdefault("rate", 24000)
 
 
+_SEMANTIC_VAD = {
+    "type": "semantic_vad",
+    "eagerness": "auto",
+    "create_response": True,
+    "interrupt_response": True,
+}
+
+
+def effective_turn_detection(kind: str, turn_detection: dict[str, Any] | None) -> dict[str, Any] | None:
+    """``turn_detection`` as in effect: every field the client left out filled with its default.
+
+    A client's ``turn_detection`` replaces the whole object, so ``{"type": "semantic_vad"}`` means the
+    defaults for the rest, and that is what the server shows (a transcription session's echo names only
+    the four fields its type has).
+    """
+    if not turn_detection:
+        return turn_detection
+    if turn_detection.get("type") == "semantic_vad":
+        defaults: dict[str, Any] = _SEMANTIC_VAD
+    elif turn_detection.get("type") == "server_vad":
+        defaults = _SERVER_VAD
+    else:
+        return dict(turn_detection)
+    if kind == "transcription":
+        defaults = {k: defaults[k] for k in ("type", "threshold", "prefix_padding_ms", "silence_duration_ms")}
+    return {**defaults, **turn_detection}
+
+
 def echo_session(config: dict[str, Any], *, session_id: str, expires_at: int) -> dict[str, Any]:
-    """The server's echo of ``config``: the full object with ``object``, ``id`` and ``expires_at``."""
-    return {"object": _OBJECT[config["type"]], "id": session_id, "expires_at": expires_at, **config}
+    """The server's echo of ``config``: the full effective object (defaults filled in, as the real server
+    shows it, not the client's own words back) with ``object``, ``id`` and ``expires_at``."""
+    full = copy.deepcopy(config)
+    audio_input = (full.get("audio") or {}).get("input")
+    if isinstance(audio_input, dict) and audio_input.get("turn_detection"):
+        audio_input["turn_detection"] = effective_turn_detection(full["type"], audio_input["turn_detection"])
+    return {"object": _OBJECT[full["type"]], "id": session_id, "expires_at": expires_at, **full}

@@ -97,10 +97,8 @@ class VoiceObserver:
         self._closed = False
 
     def params(self) -> TurnParams | None:
-        """The session's turn detection settings right now (None when off)."""
-        config = self._session.config
-        turn_detection = ((config.get("audio") or {}).get("input") or {}).get("turn_detection")
-        return TurnParams.from_config(turn_detection, responses=config.get("type") == "realtime")
+        """The session's turn detection settings right now (None when off; parsed once per update)."""
+        return self._session.turn_params
 
     def _assistant_busy(self) -> bool:
         """For the idle timeout. A reply that came and went between two windows (WebSocket clients send
