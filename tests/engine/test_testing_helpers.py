@@ -27,7 +27,7 @@ async def test_the_docstring_example_places_a_call_and_gets_a_spoken_reply() -> 
             events = await caller.events.until("response.done")
             done = events[-1]["response"]
             assert done["status"] == "completed"
-            assert done["output"][0]["content"][0]["transcript"] .startswith('You said: "hi"')
+            assert done["output"][0]["content"][0]["transcript"].startswith('You said: "hi"')
             assert server.synthesizer.calls  # the tone synthesizer spoke it
         finally:
             await caller.close()
