@@ -118,6 +118,9 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
         "log_level": settings.log_level.lower(),
         # The embedded engine's WebSocket takes appends of up to 15 MiB of audio (~20 MiB as base64).
         "ws_max_size": WS_MAX_SIZE,
+        # voxgate reads X-Forwarded-For itself, from VOXGATE_FORWARDED_ALLOW_IPS only; uvicorn would
+        # otherwise rewrite the client address for any proxy on 127.0.0.1 first.
+        "proxy_headers": False,
     }
     if workers > 1:
         uvicorn.run("voxgate.web.app:create_app_from_env", factory=True, workers=workers, **options)

@@ -77,7 +77,13 @@ async def test_gateway_mints_from_the_engine_and_the_call_gets_the_policy_sessio
 
 async def test_embedded_engine_serves_the_call(make_settings: Callable[..., Settings]) -> None:
     port = free_port()
-    settings = make_settings(OPENAI_API_KEY=None, upstream_url=None, port=port, engine={"tts": "espeak"})
+    settings = make_settings(
+        OPENAI_API_KEY=None,
+        upstream_url=None,
+        port=port,
+        public_url=f"http://127.0.0.1:{port}",
+        engine={"tts": "espeak"},
+    )
     assert settings.uses_embedded_engine
 
     async def add_user() -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urljoin
 
 import httpx
 
@@ -66,7 +67,9 @@ async def resolve_target(
         if not key:
             raise RealtimeClientError("a gateway needs a voxgate API key (vg_…) to mint with")
         token = await mint_from_gateway(http, gateway, key)
-        return Target(calls_url=token.calls_url, key=token.value, session=None)
+        # Without VOXGATE_PUBLIC_URL the gateway answers with a path on its own site.
+        calls_url = urljoin(gateway.rstrip("/") + "/", token.calls_url)
+        return Target(calls_url=calls_url, key=token.value, session=None)
     calls_url = url or LOCAL_ENGINE_CALLS_URL
     openai = is_openai(calls_url)
     key = key or (openai_key if openai else engine_key)
