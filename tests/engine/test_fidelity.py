@@ -101,7 +101,7 @@ async def test_webrtc_cancel_keeps_only_what_was_played(server: EngineServer) ->
         assert done["output"][0]["status"] == "incomplete"
         await rtc.events.until("output_audio_buffer.stopped")  # what had started played out
         audio_ms, item = await _retrieved_audio_ms(rtc, item_id)
-        played = session._output.played_ms(item_id)  # type: ignore[union-attr]
+        played = session._out.buffer.played_ms(item_id)  # type: ignore[attr-defined]
         assert item["status"] == "incomplete"
         assert 0 < audio_ms == played < 4000  # what was heard, not the 4 s synthesized
     finally:
@@ -119,7 +119,7 @@ async def test_webrtc_cancel_then_clear_keeps_only_what_was_played(server: Engin
         assert done["response"]["status"] == "cancelled"
         await asyncio.sleep(0.1)
         audio_ms, item = await _retrieved_audio_ms(rtc, item_id)
-        played = session._output.played_ms(item_id)  # type: ignore[union-attr]
+        played = session._out.buffer.played_ms(item_id)  # type: ignore[attr-defined]
         assert item["status"] == "incomplete"
         assert 0 < audio_ms == played < 4000  # what was heard, not the 4 s synthesized
     finally:
@@ -157,9 +157,9 @@ async def test_webrtc_truncate_while_playing_stops_the_rest(make_server: MakeSer
         events = await rtc.events.until("conversation.item.truncated")
         assert [e["type"] for e in events] == ["output_audio_buffer.cleared", "conversation.item.truncated"]
         assert events[0]["response_id"] == response_id and events[1]["audio_end_ms"] == 200
-        played_then = session._output.played_ms(item_id)  # type: ignore[union-attr]
+        played_then = session._out.buffer.played_ms(item_id)  # type: ignore[attr-defined]
         await asyncio.sleep(0.3)
-        assert session._output.played_ms(item_id) == played_then  # type: ignore[union-attr]
+        assert session._out.buffer.played_ms(item_id) == played_then  # type: ignore[attr-defined]
         audio_ms, _ = await _retrieved_audio_ms(rtc, item_id)
         assert audio_ms == 200
     finally:

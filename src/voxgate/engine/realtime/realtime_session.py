@@ -21,6 +21,7 @@ from typing import Any, Literal
 from voxgate.engine.assistants.responder import Responder, ResponderRequest
 from voxgate.engine.config import EngineConfig
 from voxgate.engine.ports import AudioPlayback, InputObserverFactory
+from voxgate.engine.realtime.audio_out import audio_out_for
 from voxgate.engine.realtime.client_events import ClientEvent, ClientEventError, parse_client_event
 from voxgate.engine.realtime.conversation import Conversation
 from voxgate.engine.realtime.events import (
@@ -33,7 +34,7 @@ from voxgate.engine.realtime.events import (
 )
 from voxgate.engine.realtime.ids import new_id
 from voxgate.engine.realtime.input_buffer import InputAudioBuffer, bytes_per_ms
-from voxgate.engine.realtime.output_buffer import OutputAudioBuffer, PlaybackCut
+from voxgate.engine.realtime.output_buffer import PlaybackCut
 from voxgate.engine.realtime.response import ResponseRun
 from voxgate.engine.realtime.response_plan import plan_response
 from voxgate.engine.realtime.session_config import apply_update, echo_session, parse_session_request
@@ -47,8 +48,6 @@ from voxgate.errors import InvalidRequest, VoxgateError
 __all__ = ["Interruption", "RealtimeSession", "Sink"]
 
 log = logging.getLogger(__name__)
-# 2 s of PCM16 24 kHz is 128 KiB of base64: comfortably inside a 256 KiB data channel message.
-MAX_CHANNEL_AUDIO_MS = 2000
 Sink = Callable[[str], Awaitable[None]]
 
 
@@ -83,7 +82,9 @@ class RealtimeSession:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.id = new_id("sess")
-        self.transport = transport
+        # Where spoken audio goes, chosen once here: the session never looks at the transport again.
+        self._out = audio_out_for(transport, playback)
+        self._out.attach(self.emit)
         self.config = session  # also builds the settings read on every chunk (see the setter)
         self.expires_at = int(clock() + config.session_max_duration_s)
         self.conversation = Conversation()
@@ -95,7 +96,6 @@ class RealtimeSession:
         self._deadline = time.monotonic() + config.session_max_duration_s
         self._responder = responder
         self._synth = synthesizer
-        self._output = OutputAudioBuffer(playback, self.emit) if playback is not None else None
         self._sinks: list[Sink] = []
         self._send_lock = asyncio.Lock()
         self._buffer = InputAudioBuffer(
@@ -220,9 +220,9 @@ class RealtimeSession:
         self.turn_params = TurnParams.from_config(
             audio_input.get("turn_detection"), responses=config.get("type") == "realtime"
         )
-        fmt = audio_input.get("format")
         # A WebRTC track delivers PCM16 24 kHz whatever the configured format says.
-        if self.transport == "webrtc" or not isinstance(fmt, dict):
+        fmt = self._out.fixed_input_format or audio_input.get("format")
+        if not isinstance(fmt, dict):
             fmt = {"type": "audio/pcm", "rate": 24000}
         self.input_format: dict[str, Any] = dict(fmt)
         self._input_bytes_per_ms = bytes_per_ms(self.input_format)
@@ -304,26 +304,17 @@ class RealtimeSession:
 
     async def _on_conversation_item_retrieve(self, payload: dict[str, Any]) -> None:
         item = self.conversation.get(payload["item_id"])
-        if self.transport == "webrtc" and self.conversation.audio_ms(item["id"]) > MAX_CHANNEL_AUDIO_MS:
+        limit = self._out.max_event_audio_ms
+        if limit is not None and self.conversation.audio_ms(item["id"]) > limit:
             # A data channel message is capped (256 KiB in browsers); long audio would not fit, so the
             # item goes without its audio bytes rather than not at all.
             item = public_item(item)
         await self.emit(server_event("conversation.item.retrieved", item=item))
 
-    def _keep_played(self, run: ResponseRun) -> None:
-        """Over WebRTC the caller heard only what was played: once a response's playback is over (played
-        out, cancelled, cleared), its items keep that much audio, however the reply was cut."""
-        assert self._output is not None
-        for item_id in run.audio_item_ids:
-            if item_id in self.conversation:
-                played = self._output.played_ms(item_id)
-                if played < self.conversation.audio_ms(item_id):
-                    self.conversation.keep_audio(item_id, played)
-
     async def _on_conversation_item_truncate(self, payload: dict[str, Any]) -> None:
         self.conversation.truncate(payload["item_id"], payload["content_index"], payload["audio_end_ms"])
         # Over WebRTC the server holds the audio: nothing past the client's cut may still play.
-        stopped = self._output.stop_item(payload["item_id"]) if self._output is not None else None
+        stopped = self._out.stop_item(payload["item_id"])
         if stopped is not None:
             await self.emit(server_event("output_audio_buffer.cleared", response_id=stopped))
         await self.emit(
@@ -355,14 +346,14 @@ class RealtimeSession:
             )
         # A WebRTC call without an audio track has nowhere to play: speak nothing rather than put audio
         # deltas on the data channel, which the real server never does.
-        speaks = self._output is not None or self.transport == "websocket"
+        speaks = self._out.speaks
         run = ResponseRun(
             plan,
             responder=self._responder,
             emit=self.emit,
             rate_window=self._rates,
             synthesizer=self._synth if speaks else None,
-            output=self._output,
+            output=self._out,
             prepare=self._prepare_request,
         )
         self._runs[run.id] = run
@@ -377,7 +368,7 @@ class RealtimeSession:
     @property
     def responding(self) -> bool:
         """True while a response on the default conversation runs or its audio is still playing."""
-        return self._active is not None or (self._output is not None and self._output.playing)
+        return self._active is not None or self._out.playing
 
     async def _drive(self, run: ResponseRun) -> None:
         try:
@@ -387,9 +378,8 @@ class RealtimeSession:
             if self._active is run:
                 self._active = None
         self._voice_locked |= run.produced_audio
-        if run.played_audio and self._output is not None:
-            await self._output.finish(run.id)
-            self._keep_played(run)
+        if run.played_audio:
+            await self._out.finish(run.id, run.audio_item_ids, self.conversation)
         if run.plan.conversation is not None:
             self.replies_finished += 1
 
@@ -410,12 +400,7 @@ class RealtimeSession:
         run.cancel(reason)
 
     async def _on_output_audio_buffer_clear(self, payload: dict[str, Any]) -> None:
-        if self._output is None:
-            raise InvalidRequest(
-                "output_audio_buffer.clear is only supported for WebRTC and SIP sessions with audio.",
-                code="invalid_event",
-            )
-        await self._output.clear()
+        await self._out.clear()
 
     # ---- barge-in ----------------------------------------------------------------------------------
 
@@ -426,9 +411,7 @@ class RealtimeSession:
         run = self._active
         if run is not None:
             run.hold_cancel("turn_detected")
-        if self._output is None:
-            return Interruption(PlaybackCut(), run)
-        return Interruption(self._output.interrupt(run.id if run is not None else None), run)
+        return Interruption(self._out.interrupt(run.id if run is not None else None), run)
 
     async def interrupt(self, interruption: Interruption) -> None:
         """Barge-in, step two (after ``speech_started``): ``output_audio_buffer.cleared`` if audio was

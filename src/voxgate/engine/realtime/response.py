@@ -17,7 +17,6 @@ its transcript only what began to play.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import logging
 import re
@@ -26,11 +25,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from voxgate.engine.assistants.responder import FunctionCall, Responder, ResponderRequest, TextDelta
-from voxgate.engine.realtime.captions import Captions
+from voxgate.engine.realtime.audio_out import AudioOut, DeltaAudioOut, ItemVoice
 from voxgate.engine.realtime.conversation import PCM16_24K_BYTES_PER_MS, Conversation
 from voxgate.engine.realtime.events import item_event, public_item, rate_limits_updated, server_event
 from voxgate.engine.realtime.ids import new_id
-from voxgate.engine.realtime.output_buffer import OutputAudioBuffer
 from voxgate.engine.realtime.usage import RateWindow, count_text_tokens, usage
 from voxgate.engine.speech.base import SpeechSynthesizer
 from voxgate.errors import VoxgateError
@@ -43,7 +41,6 @@ Emit = Callable[[dict[str, Any]], Awaitable[None]]
 # Completes a request before the responder sees it (the session fills in transcripts still being made).
 Prepare = Callable[[ResponderRequest], Awaitable[ResponderRequest]]
 _SENTENCE_END = re.compile(r"[.!?…;:](?:\s|$)")
-_DELTA_BYTES = 200 * PCM16_24K_BYTES_PER_MS  # audio deltas of at most 200 ms
 HOLD_LIMIT_S = 2.0  # a held cancellation closes by itself after this long
 
 
@@ -70,7 +67,7 @@ class _Item:
     text: str = ""
     pending: str = ""  # transcript not yet spoken
     audio: bytearray = field(default_factory=bytearray)
-    captions: Captions | None = None  # WebRTC: transcript deltas released as their audio plays
+    voice: ItemVoice | None = None  # how a spoken item is spoken (its transport's way)
 
 
 class ResponseRun:
@@ -84,7 +81,7 @@ class ResponseRun:
         emit: Emit,
         rate_window: RateWindow,
         synthesizer: SpeechSynthesizer | None = None,
-        output: OutputAudioBuffer | None = None,
+        output: AudioOut | None = None,
         prepare: Prepare | None = None,
     ) -> None:
         self.plan = plan
@@ -93,7 +90,7 @@ class ResponseRun:
         self._emit = emit
         self._rates = rate_window
         self._synth = synthesizer
-        self._buffer = output
+        self._out = output if output is not None else _websocket_out(emit)
         self._prepare = prepare
         self._cancel = asyncio.Event()
         self._cancel_reason = "client_cancelled"
@@ -103,7 +100,7 @@ class ResponseRun:
         self._out_text = ""
         self._out_audio_ms = 0
         self._over_budget = False
-        self.played_audio = False  # True once audio went to the playback queue
+        self.played_audio = False  # True once audio went to the transport
         self.finished = asyncio.Event()  # set once response.done was sent (or the run was torn down)
 
     @property
@@ -158,8 +155,8 @@ class ResponseRun:
             await self._run()
         finally:
             open_item = self._open
-            if open_item is not None and open_item.captions is not None:
-                await open_item.captions.aclose()  # torn down mid-item: its caption task goes too
+            if open_item is not None and open_item.voice is not None:
+                await open_item.voice.close(completed=False)  # torn down mid-item: its tasks go too
             self.finished.set()
 
     async def _run(self) -> None:
@@ -187,8 +184,8 @@ class ResponseRun:
             status, details = "failed", {"type": "failed", "error": _failure(error)}
         elif self._over_budget:
             status, details = "incomplete", {"type": "incomplete", "reason": "max_output_tokens"}
-        if status in ("cancelled", "failed") and self._buffer is not None:
-            self._buffer.drop_pending(self.id)  # what has started plays out; the rest is never heard
+        if status in ("cancelled", "failed"):
+            self._out.drop_pending(self.id)  # what has started plays out; the rest is never heard
         await self._close_item("completed" if status == "completed" else "incomplete")
         used = usage(
             instructions=self.plan.request.instructions,
@@ -232,8 +229,8 @@ class ResponseRun:
         if entry.pending:
             pending, entry.pending = entry.pending, ""
             await self._speak(entry, pending)
-        if entry.captions is not None:
-            await entry.captions.drain()
+        if entry.voice is not None:
+            await entry.voice.close(completed=True)
 
     def _ids(self, entry: _Item) -> dict[str, Any]:
         return {"response_id": self.id, "item_id": entry.item["id"], "output_index": entry.index}
@@ -267,13 +264,9 @@ class ResponseRun:
             if self.plan.modality == "text"
             else {"type": "audio", "transcript": ""}
         )
-        if self.plan.modality == "audio" and self._buffer is not None and self._synth is not None:
+        if self.plan.modality == "audio":
             ids = {**self._ids(entry), "content_index": 0}
-
-            async def caption(delta: str) -> None:
-                await self._emit(server_event("response.output_audio_transcript.delta", **ids, delta=delta))
-
-            entry.captions = Captions(caption)
+            entry.voice = self._out.voice(ids, synthesizing=self._synth is not None)
         await self._emit(
             server_event("response.content_part.added", **self._ids(entry), content_index=0, part=part)
         )
@@ -287,8 +280,8 @@ class ResponseRun:
         if self.plan.modality == "text":
             await self._emit(server_event("response.output_text.delta", **ids, delta=text))
             return
-        if entry.captions is None:
-            await self._emit(server_event("response.output_audio_transcript.delta", **ids, delta=text))
+        assert entry.voice is not None
+        await entry.voice.text(text)
         entry.pending += text
         # Speak each sentence as soon as it is complete, so audio starts before the reply is finished.
         ends = [match.end() for match in _SENTENCE_END.finditer(entry.pending)]
@@ -297,45 +290,24 @@ class ResponseRun:
             await self._speak(entry, sentence)
 
     async def _speak(self, entry: _Item, text: str) -> None:
-        if entry.captions is not None:
-            await self._speak_paced(entry, entry.captions, text)
-            return
-        if self._synth is None or not text.strip():
-            return
-        async for chunk in self._synth.synthesize(text.strip(), voice=self._voice(), speed=self.plan.speed):
+        """Speak one sentence of ``entry`` the transport's way (deltas, or paced playback with captions)."""
+        assert entry.voice is not None
+        words = text.strip()
+        speech = (
+            self._synth.synthesize(words, voice=self._voice(), speed=self.plan.speed)
+            if self._synth is not None and words
+            else None
+        )
+
+        def keep(chunk: bytes) -> None:
             entry.audio += chunk
             self._out_audio_ms = len(entry.audio) // PCM16_24K_BYTES_PER_MS
-            for start in range(0, len(chunk), _DELTA_BYTES):
-                delta = base64.b64encode(chunk[start : start + _DELTA_BYTES]).decode("ascii")
-                await self._emit(
-                    server_event(
-                        "response.output_audio.delta", **self._ids(entry), content_index=0, delta=delta
-                    )
-                )
+            self.played_audio = True
+
+        await entry.voice.sentence(text, speech, keep)
 
     def _voice(self) -> str:
         return self.plan.voice if isinstance(self.plan.voice, str) else str(self.plan.voice.get("id"))
-
-    async def _speak_paced(self, entry: _Item, captions: Captions, text: str) -> None:
-        """WebRTC: queue the sentence's audio under its item; its caption goes out when it starts playing."""
-        assert self._synth is not None
-        assert self._buffer is not None
-        await captions.reserve()
-        first: asyncio.Future[bool] | None = None
-        if text.strip():
-            speech = self._synth.synthesize(text.strip(), voice=self._voice(), speed=self.plan.speed)
-            async for chunk in speech:
-                entry.audio += chunk
-                self._out_audio_ms = len(entry.audio) // PCM16_24K_BYTES_PER_MS
-                self.played_audio = True
-                started = await self._buffer.play(
-                    self.id, entry.item["id"], chunk, caption=text if first is None else None
-                )
-                if first is None:
-                    first = started
-                    captions.add(started, text)
-        if first is None:  # nothing to hear (punctuation, spaces): the caption follows the previous one
-            captions.add(None, text)
 
     async def _function_call(self, call: FunctionCall) -> None:
         call_id = call.call_id or new_id("call")
@@ -367,10 +339,10 @@ class ResponseRun:
         if audio and status == "completed" and entry.pending:
             pending, entry.pending = entry.pending, ""
             await self._speak(entry, pending)
-        if audio and entry.captions is not None:
-            # The slow part (the last sentence has to start playing) comes before the item is let go,
-            # so a cancel landing meanwhile still finds it open and closes it.
-            await (entry.captions.drain() if status == "completed" else entry.captions.aclose())
+        if audio and entry.voice is not None:
+            # The slow part (over WebRTC the last sentence has to start playing) comes before the item is
+            # let go, so a cancel landing meanwhile still finds it open and closes it.
+            await entry.voice.close(completed=status == "completed")
         self._open = None
         item = entry.item
         if item["type"] == "message":
@@ -380,7 +352,7 @@ class ResponseRun:
                 part = {"type": "text", "text": entry.text}
                 item["content"] = [{"type": "output_text", "text": entry.text}]
             else:
-                transcript = entry.captions.spoken if entry.captions is not None else entry.text
+                transcript = entry.voice.transcript(entry.text) if entry.voice is not None else entry.text
                 await self._emit(server_event("response.output_audio.done", **ids))
                 await self._emit(
                     server_event("response.output_audio_transcript.done", **ids, transcript=transcript)
@@ -409,3 +381,10 @@ def _failure(error: BaseException) -> dict[str, Any]:
         return {"type": error.error_type, "code": error.code, "message": error.message}
     log.error("responder failed", exc_info=error)
     return {"type": "server_error", "code": "responder_error", "message": "The response failed."}
+
+
+def _websocket_out(emit: Emit) -> AudioOut:
+    """The default output of a run built on its own (tests, tools): WebSocket-style deltas."""
+    out = DeltaAudioOut()
+    out.attach(emit)
+    return out
