@@ -37,6 +37,7 @@ def run(*args: str) -> str:
 
 
 def test_users_and_keys_lifecycle(cli_env: Path) -> None:
+    assert "database is up to date" in run("migrate")
     assert "added user ana" in run("users", "add", "ana", "--admin")
     run("users", "add", "bob")
     listing = run("users", "list")
@@ -54,11 +55,12 @@ def test_users_and_keys_lifecycle(cli_env: Path) -> None:
 
     assert "disabled user bob" in run("users", "disable", "bob")
     assert "disabled" in run("users", "list")
-    link = run("users", "link", "ana").strip()
+    link = run("users", "link", "ana").splitlines()[0].strip()
     assert re.fullmatch(r"http://127\.0\.0\.1:8000/signin#link=vgl_[\w-]+", link)
 
 
 def test_cli_errors_are_clear(cli_env: Path) -> None:
+    run("migrate")
     result = CliRunner().invoke(main, ["keys", "create", "ghost"])
     assert result.exit_code == 1
     assert "No user named 'ghost'" in result.output
@@ -66,6 +68,59 @@ def test_cli_errors_are_clear(cli_env: Path) -> None:
     duplicate = CliRunner().invoke(main, ["users", "add", "ana"])
     assert duplicate.exit_code == 1
     assert "already exists" in duplicate.output
+
+
+def test_only_serve_and_migrate_create_a_database(cli_env: Path) -> None:
+    # Run from a folder that is not the server's: a clear refusal, and no new empty database.
+    for command in (["users", "list"], ["users", "add", "ana"], ["keys", "list"], ["history", "list"]):
+        result = CliRunner().invoke(main, command)
+        assert result.exit_code == 1, command
+        assert "no voxgate database at" in result.output
+        assert "VOXGATE_DATA_DIR" in result.output
+    assert not (cli_env / "data" / "voxgate.db").exists()
+    run("migrate")
+    assert run("users", "list") == ""
+
+
+def test_first_link_to_a_file_and_a_hint_until_an_admin_signs_in(
+    cli_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    import uvicorn
+
+    from voxgate.adapters.sql import AccountStore, Database
+
+    served: list[dict[str, object]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: served.append(options))
+    link_file = cli_env / "first-link.txt"
+    first = run("serve", "--port", "8123", "--print-link-to", str(link_file))
+    link = link_file.read_text().strip()
+    assert re.fullmatch(r"http://127\.0\.0\.1:8123/signin#link=vgl_[\w-]+", link)
+    assert link not in first and str(link_file) in first
+    assert link_file.stat().st_mode & 0o777 == 0o600
+    # uvicorn is told to bound what a client may hold.
+    assert served[0]["timeout_keep_alive"] and served[0]["http"] == "voxgate.web.server:HeaderTimeoutProtocol"
+
+    later = run("serve")
+    assert "voxgate users link admin" in later
+
+    async def sign_in() -> None:
+        db = Database(f"sqlite+aiosqlite:///{cli_env / 'data' / 'voxgate.db'}")
+        try:
+            assert await AccountStore(db).consume_signin_link(link.rsplit("=", 1)[1]) is not None
+        finally:
+            await db.aclose()
+
+    asyncio.run(sign_in())
+    assert "users link" not in run("serve")
+
+
+def test_links_use_the_public_url(cli_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    run("migrate")
+    run("users", "add", "ana")
+    monkeypatch.setenv("VOXGATE_PUBLIC_URL", "https://voice.example.org/")
+    assert run("users", "link", "ana").startswith("https://voice.example.org/signin#link=vgl_")
 
 
 @pytest.fixture

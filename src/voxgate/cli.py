@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from voxgate.adapters.sql import AccountStore, Database, LedgerStore
+from voxgate.adapters.sql.database import MissingDatabase
 from voxgate.core import export
 from voxgate.core.ledger import CALL_ID_PREFIX, CallDetail, CallSummary
 from voxgate.core.prices import format_usd
@@ -36,17 +37,43 @@ def _settings() -> Settings:
         raise click.ClickException(f"invalid configuration: {exc}") from None
 
 
-def _run_with_store(settings: Settings, work: Callable[[AccountStore], Awaitable[T]]) -> T:
+def _missing_database(settings: Settings) -> click.ClickException:
+    where = "VOXGATE_DATABASE_URL" if settings.database_url else settings.effective_database_url
+    return click.ClickException(
+        f"no voxgate database at {where}: this command does not create one. Run it from the folder "
+        "`voxgate serve` runs in (its .env and data/ folder), or set VOXGATE_DATA_DIR (or "
+        "VOXGATE_DATABASE_URL) to what the server uses. `voxgate serve` or `voxgate migrate` creates it."
+    )
+
+
+async def _open_database(settings: Settings, *, create: bool) -> Database:
+    """The configured database, migrated. Only ``create=True`` (serve, migrate) may start a new one: any
+    other command run from the wrong folder would otherwise quietly make an empty database there."""
+    db = Database(settings.effective_database_url, create=create)
+    try:
+        if not create and await db.is_empty():
+            raise MissingDatabase("empty database")
+        await db.migrate()
+    except BaseException:
+        await db.aclose()
+        raise
+    return db
+
+
+def _run_with_store(
+    settings: Settings, work: Callable[[AccountStore], Awaitable[T]], *, create: bool = False
+) -> T:
     async def runner() -> T:
-        db = Database(settings.effective_database_url)
+        db = await _open_database(settings, create=create)
         try:
-            await db.migrate()
             return await work(AccountStore(db))
         finally:
             await db.aclose()
 
     try:
         return asyncio.run(runner())
+    except MissingDatabase:
+        raise _missing_database(settings) from None
     except VoxgateError as exc:
         raise click.ClickException(exc.message) from None
 
@@ -80,12 +107,21 @@ def main() -> None:
 @click.option("--host", default=None, help="Address to bind (default: VOXGATE_HOST or 127.0.0.1).")
 @click.option("--port", default=None, type=int, help="Port (default: VOXGATE_PORT or 8000).")
 @click.option("--workers", default=1, show_default=True, type=int, help="Worker processes.")
-def serve(host: str | None, port: int | None, workers: int) -> None:
+@click.option(
+    "--print-link-to",
+    "link_file",
+    type=click.Path(dir_okay=False, writable=True),
+    default=None,
+    help="Write the first start's one-time sign-in link to this file (mode 600) instead of stdout, "
+    "which log collectors keep.",
+)
+def serve(host: str | None, port: int | None, workers: int, link_file: str | None) -> None:
     """Serve the gateway and the console."""
     import uvicorn
 
     from voxgate.web.app import create_app
     from voxgate.web.redaction import install_redactor
+    from voxgate.web.server import server_options
 
     settings = _settings()
     host = host or settings.host
@@ -102,12 +138,25 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
     if settings.openai_api_key is not None:
         install_redactor([settings.openai_api_key.get_secret_value()])
     base_url = public_base_url(settings, host, port)
-    link = _run_with_store(settings, lambda accounts: bootstrap(accounts, settings, base_url))
+
+    async def first_start(accounts: AccountStore) -> tuple[str | None, bool]:
+        return await bootstrap(accounts, settings, base_url), await accounts.admin_signed_in()
+
+    link, signed_in = _run_with_store(settings, first_start, create=True)
     if link:
+        click.echo(f"voxgate: created the admin user '{BOOTSTRAP_ADMIN}'.")
+        if link_file:
+            _write_private(link_file, link + "\n")
+            click.echo(f"  Its one-time sign-in link is in {link_file} (it works once).")
+        else:
+            click.echo("  Sign in once (the link works one time):")
+            click.echo(f"  {link}")
+    elif not signed_in:
         click.echo(
-            f"voxgate: created the admin user '{BOOTSTRAP_ADMIN}'. Sign in once (the link works one time):"
+            "voxgate: no administrator has signed in yet. Get a new one-time sign-in link with "
+            f"`voxgate users link {BOOTSTRAP_ADMIN}` (run where this server runs).",
+            err=True,
         )
-        click.echo(f"  {link}")
     upstream = (
         "the embedded local engine" if settings.uses_embedded_engine else settings.effective_upstream_url
     )
@@ -118,6 +167,8 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
         "log_level": settings.log_level.lower(),
         # The embedded engine's WebSocket takes appends of up to 15 MiB of audio (~20 MiB as base64).
         "ws_max_size": WS_MAX_SIZE,
+        # Header read time, keep-alive and header size are bounded (request bodies: BodyLimits).
+        **server_options(),
         # voxgate reads X-Forwarded-For itself, from VOXGATE_FORWARDED_ALLOW_IPS only; uvicorn would
         # otherwise rewrite the client address for any proxy on 127.0.0.1 first.
         "proxy_headers": False,
@@ -160,10 +211,19 @@ def engine(host: str, port: int) -> None:
     uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower(), ws_max_size=WS_MAX_SIZE)
 
 
+def _write_private(path: str, text: str) -> None:
+    """Write ``text`` to a new file only its owner can read."""
+    import os
+
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as file:
+        file.write(text)
+
+
 @main.command()
 def migrate() -> None:
-    """Bring the database schema up to date (serve does this by itself)."""
-    _run_with_store(_settings(), lambda accounts: accounts.count_users())
+    """Bring the database schema up to date, creating it if needed (serve does this by itself)."""
+    _run_with_store(_settings(), lambda accounts: accounts.count_users(), create=True)
     click.echo("database is up to date")
 
 
@@ -190,6 +250,16 @@ def users_add(name: str, admin: bool, link: bool) -> None:
     click.echo(f"added user {name}")
     if token:
         click.echo(f"{public_base_url(settings, settings.host, settings.port)}/signin#link={token}")
+        _public_url_hint(settings)
+
+
+def _public_url_hint(settings: Settings) -> None:
+    if not settings.public_url:
+        click.echo(
+            "(the link assumes VOXGATE_HOST/VOXGATE_PORT; set VOXGATE_PUBLIC_URL to the address people "
+            "reach the server at)",
+            err=True,
+        )
 
 
 @users.command("list")
@@ -224,6 +294,7 @@ def users_link(name: str) -> None:
     ttl = timedelta(minutes=settings.signin_link_minutes)
     token = _run_with_store(settings, lambda accounts: accounts.create_signin_link(name, ttl))
     click.echo(f"{public_base_url(settings, settings.host, settings.port)}/signin#link={token}")
+    _public_url_hint(settings)
 
 
 @main.group()
@@ -264,15 +335,16 @@ def keys_revoke(key_id: int) -> None:
 
 def _run_with_ledger(settings: Settings, work: Callable[[AccountStore, LedgerStore], Awaitable[T]]) -> T:
     async def runner() -> T:
-        db = Database(settings.effective_database_url)
+        db = await _open_database(settings, create=False)
         try:
-            await db.migrate()
             return await work(AccountStore(db), LedgerStore(db))
         finally:
             await db.aclose()
 
     try:
         return asyncio.run(runner())
+    except MissingDatabase:
+        raise _missing_database(settings) from None
     except VoxgateError as exc:
         raise click.ClickException(exc.message) from None
 

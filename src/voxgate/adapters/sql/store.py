@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,9 +25,12 @@ from voxgate.adapters.sql.tables import (
 )
 from voxgate.core import credentials
 from voxgate.core.accounts import ApiKeyInfo, ClientReport, MintRecord, Role, User
+from voxgate.core.audit_sampling import AuditSampler
 from voxgate.errors import InvalidRequest, NotFound
 
 __all__ = ["MAX_NAME_LENGTH", "AccountStore", "CredentialCheck", "check_text"]
+
+log = logging.getLogger("voxgate.audit")
 
 #: Users' and keys' names (the columns are 200 characters long).
 MAX_NAME_LENGTH = 200
@@ -83,6 +87,7 @@ class AccountStore:
 
     def __init__(self, db: Database) -> None:
         self._engine = db.engine
+        self.audit_sampler = AuditSampler()
 
     # -- users -----------------------------------------------------------------------------------
 
@@ -381,20 +386,66 @@ class AccountStore:
             )
 
     # -- audit -----------------------------------------------------------------------------------
+    # A mint or relay is recorded *before* its upstream call (outcome "pending", status 0) and completed
+    # after it, so that a crash in between leaves a row for every secret the upstream may have minted.
 
-    async def record_mint(self, record: MintRecord) -> None:
+    async def record_mint(self, record: MintRecord) -> int | None:
+        """Write one audit row; returns its id, or None when an anonymous failure was sampled away
+        (see :mod:`voxgate.core.audit_sampling`: the row kept next reports how many were dropped)."""
+        outcome = record.outcome[:64]
+        if record.user_id is None and record.status >= 400:
+            admitted, dropped = self.audit_sampler.admit((record.client_ip[:64], outcome))
+            if not admitted:
+                return None
+            if dropped:
+                log.info(
+                    "%d more anonymous %r failures from %s were not audited",
+                    dropped,
+                    outcome,
+                    record.client_ip[:64],
+                )
+        async with self._engine.begin() as conn:
+            return int(
+                (
+                    await conn.execute(
+                        insert(mint_audit)
+                        .values(
+                            created_at=record.created_at or _now(),
+                            user_id=record.user_id,
+                            client_ip=record.client_ip[:64],
+                            outcome=outcome,
+                            status=record.status,
+                            ttl=record.ttl,
+                            model=record.model,
+                        )
+                        .returning(mint_audit.c.id)
+                    )
+                ).scalar_one()
+            )
+
+    async def complete_mint(self, audit_id: int, outcome: str, status: int) -> None:
+        """Record the outcome of an attempt recorded as pending."""
         async with self._engine.begin() as conn:
             await conn.execute(
-                insert(mint_audit).values(
-                    created_at=record.created_at or _now(),
-                    user_id=record.user_id,
-                    client_ip=record.client_ip[:64],
-                    outcome=record.outcome[:64],
-                    status=record.status,
-                    ttl=record.ttl,
-                    model=record.model,
-                )
+                update(mint_audit)
+                .where(mint_audit.c.id == audit_id)
+                .values(outcome=outcome[:64], status=status)
             )
+
+    async def admin_signed_in(self) -> bool:
+        """Whether any administrator has ever signed in (used a sign-in link) or used an API key."""
+        admins = select(users.c.id).where(users.c.role == "admin")
+        used_link = select(signin_links.c.id).where(
+            signin_links.c.user_id.in_(admins), signin_links.c.used_at.is_not(None)
+        )
+        used_key = select(api_keys.c.id).where(
+            api_keys.c.user_id.in_(admins), api_keys.c.last_used_at.is_not(None)
+        )
+        async with self._engine.connect() as conn:
+            for query in (used_link, used_key):
+                if (await conn.execute(query.limit(1))).first() is not None:
+                    return True
+        return False
 
     async def list_mints(self, limit: int = 100) -> Sequence[MintRecord]:
         query = select(mint_audit).order_by(mint_audit.c.id.desc()).limit(limit)

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Request, Response
 
 from voxgate.control.relay import relay_offer
 from voxgate.core import credentials
-from voxgate.core.accounts import MintRecord, User
+from voxgate.core.accounts import User
 from voxgate.errors import (
     AuthenticationFailed,
     InvalidRequest,
@@ -25,6 +25,7 @@ from voxgate.errors import (
     UnsupportedMediaType,
     VoxgateError,
 )
+from voxgate.web.audit import AttemptAudit
 from voxgate.web.auth import authenticate, client_ip, ensure_not_locked_out, note_auth_failure, services_of
 
 router = APIRouter(prefix="/api", tags=["realtime"])
@@ -130,6 +131,7 @@ async def relay_call(request: Request) -> Response:
     """Relay a WebRTC offer upstream and answer with its SDP answer; the call is watched from now on."""
     services = services_of(request)
     record: dict[str, Any] = {"user_id": None, "client_ip": client_ip(request), "ttl": None, "model": None}
+    audit = AttemptAudit(services.accounts, record)
     try:
         user, ticket_session = await _caller(request)
         record["user_id"] = user.id
@@ -146,6 +148,7 @@ async def relay_call(request: Request) -> Response:
                 f"Too many calls started; try again in {decision.retry_after} s.",
                 retry_after=decision.retry_after,
             )
+        await audit.begin()  # before the upstream call: a crash during it still leaves a row
         relayed = await relay_offer(
             upstream=services.upstream,
             supervisor=services.supervisor,
@@ -155,9 +158,9 @@ async def relay_call(request: Request) -> Response:
             client_ip=record["client_ip"],
         )
     except VoxgateError as exc:
-        await services.accounts.record_mint(MintRecord(outcome=exc.code, status=exc.status_code, **record))
+        await audit.finish(exc.code, exc.status_code)
         raise
-    await services.accounts.record_mint(MintRecord(outcome="relayed", status=201, **record))
+    await audit.finish("relayed", 201)
     log.info("relayed call %s for user %s", relayed.call.id, user.id)
     headers = {
         **decision.headers(),

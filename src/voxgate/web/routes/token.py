@@ -18,9 +18,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from voxgate.adapters.upstream import ClientSecret
-from voxgate.core.accounts import MintRecord
 from voxgate.core.credentials import safety_identifier
 from voxgate.errors import RateLimited, VoxgateError
+from voxgate.web.audit import AttemptAudit
 from voxgate.web.auth import authenticate, client_ip, services_of
 from voxgate.web.services import Services
 
@@ -84,6 +84,7 @@ async def realtime_token(
     services = services_of(request)
     body = body or TokenRequest()
     record: dict[str, Any] = {"user_id": None, "client_ip": client_ip(request), "ttl": None, "model": None}
+    audit = AttemptAudit(services.accounts, record)
     try:
         principal = await authenticate(request)
         user = principal.user
@@ -110,14 +111,15 @@ async def realtime_token(
             secret = ClientSecret(value=value, expires_at=int(expires.timestamp()), session=session)
             calls_url = RELAY_PATH
         else:
+            await audit.begin()  # before the upstream call: a crash during it still leaves a row
             secret = await services.upstream.create_client_secret(
                 session=session, ttl_seconds=ttl, safety_identifier=safety_identifier(user.id)
             )
             calls_url = services.upstream.calls_url
     except VoxgateError as exc:
-        await services.accounts.record_mint(MintRecord(outcome=exc.code, status=exc.status_code, **record))
+        await audit.finish(exc.code, exc.status_code)
         raise
-    await services.accounts.record_mint(MintRecord(outcome="ok", status=200, **record))
+    await audit.finish("ok", 200)
     log.debug("minted a %s secret for user %s (ttl %s s)", services.settings.console_mode, user.id, ttl)
     payload = {
         "value": secret.value,
