@@ -50,9 +50,11 @@ CLIENT_EVENTS: dict[str, type[BaseModel]] = {
 
 @dataclass(frozen=True, slots=True)
 class ClientEvent:
-    """A valid client event: its type, the raw JSON object and the validated fields that were given."""
+    """A valid client event: its type, the official SDK event it parsed into (what the session dispatches
+    on), the raw JSON object and the validated fields that were given."""
 
     type: str
+    model: BaseModel
     data: dict[str, Any]
     # The parsed event dumped back to JSON with only the fields the client set (explicit nulls kept).
     payload: dict[str, Any]
@@ -109,7 +111,7 @@ def parse_client_event(raw: str | bytes) -> ClientEvent:
         items = payload["response"]["input"]
         for index in sorted(references):
             items.insert(index, references[index])
-    return ClientEvent(type=event_type, data=data, payload=payload)
+    return ClientEvent(type=event_type, model=model, data=data, payload=payload)
 
 
 def _take_references(data: dict[str, Any]) -> tuple[dict[str, Any], dict[int, dict[str, Any]]]:

@@ -18,6 +18,20 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
+from openai.types.realtime import (
+    ConversationItemCreateEvent,
+    ConversationItemDeleteEvent,
+    ConversationItemRetrieveEvent,
+    ConversationItemTruncateEvent,
+    InputAudioBufferAppendEvent,
+    InputAudioBufferClearEvent,
+    InputAudioBufferCommitEvent,
+    OutputAudioBufferClearEvent,
+    ResponseCancelEvent,
+    ResponseCreateEvent,
+    SessionUpdateEvent,
+)
+
 from voxgate.engine.assistants.responder import Responder, ResponderRequest
 from voxgate.engine.config import EngineConfig
 from voxgate.engine.ports import AudioPlayback, InputObserverFactory
@@ -196,14 +210,39 @@ class RealtimeSession:
             self._observer.on_audio(pcm)
 
     async def _dispatch(self, event: ClientEvent) -> None:
-        handler = getattr(self, "_on_" + event.type.replace(".", "_"))
+        """Run one validated event, matched on its official SDK type."""
         try:
-            await handler(event.payload)
+            match event.model:
+                case SessionUpdateEvent():
+                    await self._update_session(event.payload["session"])
+                case InputAudioBufferAppendEvent(audio=audio):
+                    self._append_input_audio(audio)
+                case InputAudioBufferCommitEvent():
+                    await self.commit_input_audio()
+                case InputAudioBufferClearEvent():
+                    await self._clear_input_audio()
+                case OutputAudioBufferClearEvent():
+                    await self._out.clear()
+                case ConversationItemCreateEvent(previous_item_id=previous):
+                    await self._create_item(event.payload["item"], previous)
+                case ConversationItemRetrieveEvent(item_id=item_id):
+                    await self._retrieve_item(item_id)
+                case ConversationItemTruncateEvent(item_id=item_id, content_index=index, audio_end_ms=end_ms):
+                    await self._truncate_item(item_id, index, end_ms)
+                case ConversationItemDeleteEvent(item_id=item_id):
+                    await self._delete_item(item_id)
+                case ResponseCreateEvent():
+                    # The options as given (item references kept, which the SDK model cannot hold).
+                    await self.create_response(event.payload.get("response") or {})
+                case ResponseCancelEvent(response_id=response_id):
+                    self.cancel_response(response_id)
+                case _:  # parse_client_event knows no other type
+                    raise AssertionError(f"no handler for {event.type}")
         except InvalidRequest as exc:  # the protocol's rules: reported against the client's event
             raise ClientEventError(exc, event.event_id) from None
 
-    async def _on_session_update(self, payload: dict[str, Any]) -> None:
-        update = parse_session_request(payload["session"])
+    async def _update_session(self, session: dict[str, Any]) -> None:
+        update = parse_session_request(session)
         self.config = apply_update(self.config, update, voice_locked=self._voice_locked)
         await self.emit(session_event("session.updated", self.echo()))
 
@@ -230,13 +269,10 @@ class RealtimeSession:
     def _input_per_ms(self) -> int:
         return self._input_bytes_per_ms
 
-    async def _on_input_audio_buffer_append(self, payload: dict[str, Any]) -> None:
-        data = self._buffer.append_base64(payload["audio"])
+    def _append_input_audio(self, audio: str) -> None:
+        data = self._buffer.append_base64(audio)
         if self._observer is not None:
             self._observer.on_audio(data)
-
-    async def _on_input_audio_buffer_commit(self, payload: dict[str, Any]) -> None:
-        await self.commit_input_audio()
 
     async def commit_input_audio(
         self, item_id: str | None = None, *, start_ms: float | None = None, end_ms: float | None = None
@@ -286,24 +322,22 @@ class RealtimeSession:
                 part["transcript"] = transcript
         self.conversation.replace(item)
 
-    async def _on_input_audio_buffer_clear(self, payload: dict[str, Any]) -> None:
+    async def _clear_input_audio(self) -> None:
         self._buffer.clear()
         await self.emit(server_event("input_audio_buffer.cleared"))
 
     # ---- conversation --------------------------------------------------------------------------------
 
-    async def _on_conversation_item_create(self, payload: dict[str, Any]) -> None:
-        item = dict(payload["item"])
+    async def _create_item(self, given: dict[str, Any], previous_item_id: str | None) -> None:
+        item = dict(given)
         item.setdefault("id", new_id("item"))
-        previous = self.conversation.insert(
-            item, payload.get("previous_item_id"), audio_bytes_per_ms=self._input_per_ms()
-        )
+        previous = self.conversation.insert(item, previous_item_id, audio_bytes_per_ms=self._input_per_ms())
         stored = self.conversation.get(item["id"])
         await self.emit(item_event("conversation.item.added", stored, previous))
         await self.emit(item_event("conversation.item.done", stored, previous))
 
-    async def _on_conversation_item_retrieve(self, payload: dict[str, Any]) -> None:
-        item = self.conversation.get(payload["item_id"])
+    async def _retrieve_item(self, item_id: str) -> None:
+        item = self.conversation.get(item_id)
         limit = self._out.max_event_audio_ms
         if limit is not None and self.conversation.audio_ms(item["id"]) > limit:
             # A data channel message is capped (256 KiB in browsers); long audio would not fit, so the
@@ -311,29 +345,26 @@ class RealtimeSession:
             item = public_item(item)
         await self.emit(server_event("conversation.item.retrieved", item=item))
 
-    async def _on_conversation_item_truncate(self, payload: dict[str, Any]) -> None:
-        self.conversation.truncate(payload["item_id"], payload["content_index"], payload["audio_end_ms"])
+    async def _truncate_item(self, item_id: str, content_index: int, audio_end_ms: int) -> None:
+        self.conversation.truncate(item_id, content_index, audio_end_ms)
         # Over WebRTC the server holds the audio: nothing past the client's cut may still play.
-        stopped = self._out.stop_item(payload["item_id"])
+        stopped = self._out.stop_item(item_id)
         if stopped is not None:
             await self.emit(server_event("output_audio_buffer.cleared", response_id=stopped))
         await self.emit(
             server_event(
                 "conversation.item.truncated",
-                item_id=payload["item_id"],
-                content_index=payload["content_index"],
-                audio_end_ms=payload["audio_end_ms"],
+                item_id=item_id,
+                content_index=content_index,
+                audio_end_ms=audio_end_ms,
             )
         )
 
-    async def _on_conversation_item_delete(self, payload: dict[str, Any]) -> None:
-        self.conversation.delete(payload["item_id"])
-        await self.emit(server_event("conversation.item.deleted", item_id=payload["item_id"]))
+    async def _delete_item(self, item_id: str) -> None:
+        self.conversation.delete(item_id)
+        await self.emit(server_event("conversation.item.deleted", item_id=item_id))
 
     # ---- responses -----------------------------------------------------------------------------------
-
-    async def _on_response_create(self, payload: dict[str, Any]) -> None:
-        await self.create_response(payload.get("response") or {})
 
     async def create_response(self, options: dict[str, Any] | None = None) -> str:
         """Start a response (also the turn detector's entry point); returns its id."""
@@ -383,9 +414,6 @@ class RealtimeSession:
         if run.plan.conversation is not None:
             self.replies_finished += 1
 
-    async def _on_response_cancel(self, payload: dict[str, Any]) -> None:
-        self.cancel_response(payload.get("response_id"))
-
     def cancel_response(self, response_id: str | None = None, reason: str = "client_cancelled") -> None:
         """Cancel a response in flight (the default one unless ``response_id`` is given)."""
         run = (
@@ -398,9 +426,6 @@ class RealtimeSession:
                 "Cancellation failed: no active response found", code="response_cancel_not_active"
             )
         run.cancel(reason)
-
-    async def _on_output_audio_buffer_clear(self, payload: dict[str, Any]) -> None:
-        await self._out.clear()
 
     # ---- barge-in ----------------------------------------------------------------------------------
 
