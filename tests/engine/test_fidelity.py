@@ -18,6 +18,7 @@ from voxgate.engine.realtime.realtime_session import RealtimeSession
 from voxgate.engine.realtime.response import ResponseRun
 from voxgate.engine.realtime.response_plan import plan_response
 from voxgate.engine.realtime.session_config import default_session
+from voxgate.engine.realtime.settings import SessionSettings
 from voxgate.engine.realtime.usage import RateWindow
 
 MakeServer = Callable[..., Awaitable[EngineServer]]
@@ -50,7 +51,8 @@ async def test_a_cancel_landing_as_the_last_words_go_out_leaves_the_item_incompl
         events.append(event)
 
     synth = CancelsAtTheEnd()
-    plan = plan_response(default_session("realtime", "gpt-realtime"), {}, conversation)
+    settings = SessionSettings.from_config(default_session("realtime", "gpt-realtime"))
+    plan = plan_response(settings, {}, conversation)
     run = ResponseRun(
         plan, responder=EchoResponder(), emit=emit, rate_window=RateWindow(1000), synthesizer=synth
     )

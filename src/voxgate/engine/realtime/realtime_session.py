@@ -52,6 +52,7 @@ from voxgate.engine.realtime.output_buffer import PlaybackCut
 from voxgate.engine.realtime.response import ResponseRun
 from voxgate.engine.realtime.response_plan import plan_response
 from voxgate.engine.realtime.session_config import apply_update, echo_session, parse_session_request
+from voxgate.engine.realtime.settings import SessionSettings
 from voxgate.engine.realtime.tasks import TaskOwner
 from voxgate.engine.realtime.transcripts import TranscriptBook
 from voxgate.engine.realtime.turns import TurnParams
@@ -255,15 +256,10 @@ class RealtimeSession:
     def config(self, config: dict[str, Any]) -> None:
         # Parsed once per change, not per audio chunk or VAD window: what the audio path reads.
         self._config = config
-        audio_input = (config.get("audio") or {}).get("input") or {}
-        self.turn_params = TurnParams.from_config(
-            audio_input.get("turn_detection"), responses=config.get("type") == "realtime"
-        )
+        self.settings = SessionSettings.from_config(config)
+        self.turn_params: TurnParams | None = self.settings.turn
         # A WebRTC track delivers PCM16 24 kHz whatever the configured format says.
-        fmt = self._out.fixed_input_format or audio_input.get("format")
-        if not isinstance(fmt, dict):
-            fmt = {"type": "audio/pcm", "rate": 24000}
-        self.input_format: dict[str, Any] = dict(fmt)
+        self.input_format: dict[str, Any] = dict(self._out.fixed_input_format or self.settings.input_format)
         self._input_bytes_per_ms = bytes_per_ms(self.input_format)
 
     def _input_per_ms(self) -> int:
@@ -368,7 +364,7 @@ class RealtimeSession:
 
     async def create_response(self, options: dict[str, Any] | None = None) -> str:
         """Start a response (also the turn detector's entry point); returns its id."""
-        plan = plan_response(self.config, options or {}, self.conversation)
+        plan = plan_response(self.settings, options or {}, self.conversation)
         if plan.conversation is not None and self._active is not None:
             raise InvalidRequest(
                 f"Conversation already has an active response in progress: {self._active.id}. Wait until "

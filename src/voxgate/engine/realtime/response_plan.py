@@ -13,6 +13,7 @@ from voxgate.engine.assistants.responder import ResponderRequest
 from voxgate.engine.realtime.conversation import Conversation
 from voxgate.engine.realtime.input_buffer import bytes_per_ms
 from voxgate.engine.realtime.response import ResponsePlan
+from voxgate.engine.realtime.settings import SessionSettings
 from voxgate.engine.realtime.usage import item_tokens
 from voxgate.errors import InvalidRequest
 
@@ -20,15 +21,16 @@ __all__ = ["plan_response"]
 
 
 def plan_response(
-    session: dict[str, Any], options: dict[str, Any], conversation: Conversation
+    session: SessionSettings, options: dict[str, Any], conversation: Conversation
 ) -> ResponsePlan:
     """The plan for one response; ``options`` is the ``response`` object of ``response.create`` (may be {}).
 
-    Raises :class:`InvalidRequest` (with ``param``) for options the real server refuses.
+    ``session`` is the session's typed settings (built once per update). Raises :class:`InvalidRequest`
+    (with ``param``) for options the real server refuses.
     """
-    if session.get("type") != "realtime":
+    if session.kind != "realtime":
         raise InvalidRequest("Responses are not supported in transcription sessions.", param="type")
-    modalities = options.get("output_modalities") or session.get("output_modalities") or ["audio"]
+    modalities = options.get("output_modalities") or list(session.output_modalities)
     if sorted(modalities) not in (["audio"], ["text"]):
         raise InvalidRequest(
             "Invalid value: output_modalities must be either ['audio'] or ['text'].",
@@ -41,10 +43,9 @@ def plan_response(
             param="response.conversation",
         )
     items, tokens = _context(options, conversation)
-    out_audio = (session.get("audio") or {}).get("output") or {}
     wanted = (options.get("audio") or {}).get("output") or {}
-    tool_choice = options.get("tool_choice", session.get("tool_choice") or "auto")
-    max_tokens = options.get("max_output_tokens", session.get("max_output_tokens") or "inf")
+    tool_choice = options.get("tool_choice", session.tool_choice)
+    max_tokens = options.get("max_output_tokens", session.max_output_tokens)
     if isinstance(max_tokens, int) and not 1 <= max_tokens <= 4096:
         raise InvalidRequest(
             f"Invalid 'max_output_tokens': integer {max_tokens} is out of range [1, 4096].",
@@ -53,8 +54,8 @@ def plan_response(
         )
     request = ResponderRequest(
         items=items,
-        instructions=options.get("instructions", session.get("instructions") or ""),
-        tools=list(options.get("tools", session.get("tools") or [])),
+        instructions=options.get("instructions", session.instructions),
+        tools=list(options.get("tools", session.tools)),
         tool_choice=tool_choice,
         max_output_tokens=max_tokens if isinstance(max_tokens, int) else None,
         metadata=dict(options.get("metadata") or {}),
@@ -65,9 +66,10 @@ def plan_response(
         modality="text" if modalities == ["text"] else "audio",
         input_tokens=tokens,
         max_output_tokens=max_tokens,
-        output_format=wanted.get("format") or out_audio.get("format") or {"type": "audio/pcm", "rate": 24000},
-        voice=wanted.get("voice") or out_audio.get("voice") or "alloy",
-        speed=float(out_audio.get("speed") or 1.0),
+        output_format=wanted.get("format") or dict(session.output_format),
+        voice=wanted.get("voice")
+        or (session.voice if isinstance(session.voice, str) else dict(session.voice)),
+        speed=session.speed,
         metadata=options.get("metadata"),
     )
 

@@ -26,7 +26,7 @@ from voxgate.engine.voice.input_audio import decode_input
 if TYPE_CHECKING:
     from voxgate.engine.realtime.realtime_session import RealtimeSession
 
-__all__ = ["Transcriber", "split_deltas", "transcription_usage"]
+__all__ = ["Transcriber", "has_words", "split_deltas", "transcription_usage"]
 
 log = logging.getLogger(__name__)
 DELTAS = 3  # the transcript goes out in this many pieces (fewer for short ones)
@@ -40,6 +40,12 @@ def split_deltas(text: str, pieces: int = DELTAS) -> list[str]:
     return [" ".join(words[:size])] + [
         " " + " ".join(words[i : i + size]) for i in range(size, len(words), size)
     ]
+
+
+def has_words(text: str | None) -> bool:
+    """True when a transcript holds a word: "", "." or "…" (what silence may give) hold none, and such a
+    turn is not answered."""
+    return bool(text) and any(char.isalnum() for char in text or "")
 
 
 DURATION_BILLED = frozenset({"whisper-1", "gpt-realtime-whisper", "gpt-live-transcribe", "gpt-transcribe"})
@@ -73,12 +79,12 @@ class Transcriber:
 
         Always settles ``session.transcripts`` for the item, so a waiting response goes ahead.
         """
-        settings = ((session.config.get("audio") or {}).get("input") or {}).get("transcription")
+        settings = session.settings.transcription  # None: the client asked for no transcription events
         text: str | None = None
         try:
             pcm, rate = decode_input(audio, audio_format)
             heard = await self._recognizer.transcribe(
-                pcm, sample_rate=rate, language=(settings or {}).get("language") or None
+                pcm, sample_rate=rate, language=session.settings.transcription_language
             )
             text = heard.text.strip()
         except Exception as exc:  # a failing stage reports, never kills the call
