@@ -82,6 +82,8 @@ class Supervisor:
         self._prices = prices
         self._config = config
         self._watches: dict[str, asyncio.Task[None]] = {}
+        # Calls this replica hung up itself: when their sideband closes there is nothing to re-attach to.
+        self._hung_up: set[str] = set()
         self._scan: asyncio.Task[None] | None = None
         #: Told of each call this replica attaches to (tests and metrics listen here).
         self.on_attached: Callable[[CallRecord], Awaitable[None] | None] | None = None
@@ -141,6 +143,8 @@ class Supervisor:
     async def hangup(self, call: CallRecord, reason: str) -> None:
         """End ``call`` upstream and in the ledger (whichever replica watches it sees its sideband close)."""
         await self.ledger.end_call(call.id, reason)
+        if call.id in self._watches:
+            self._hung_up.add(call.id)
         with contextlib.suppress(NotFound):
             await self._upstream.hangup(call.upstream_call_id)
 
@@ -156,6 +160,7 @@ class Supervisor:
         try:
             await self._watch(call)
         finally:
+            self._hung_up.discard(call.id)
             heartbeat.cancel()
             await asyncio.gather(heartbeat, return_exceptions=True)
             with contextlib.suppress(Exception):
@@ -193,6 +198,8 @@ class Supervisor:
                             await result
                     if await self._consume(call, sideband, observer):
                         return
+                if call.id in self._hung_up:
+                    return  # this replica ended it: the ledger already says so
             except NotFound:
                 await self.ledger.end_call(call.id, "upstream_closed")
                 log.info("call %s: ended upstream", call.id)

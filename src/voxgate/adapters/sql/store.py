@@ -36,6 +36,10 @@ log = logging.getLogger("voxgate.audit")
 MAX_NAME_LENGTH = 200
 
 
+#: ``last_used_at`` is written at most this often per key.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -270,13 +274,13 @@ class AccountStore:
             )
 
     async def check_api_key(self, key: str) -> CredentialCheck:
-        """What ``key`` proves; a live key's ``last_used_at`` is updated."""
+        """What ``key`` proves; a live key's ``last_used_at`` is updated (at most once a minute)."""
         query = (
-            select(users, api_keys.c.id.label("key_id"), api_keys.c.revoked_at)
+            select(users, api_keys.c.id.label("key_id"), api_keys.c.revoked_at, api_keys.c.last_used_at)
             .join(api_keys, api_keys.c.user_id == users.c.id)
             .where(api_keys.c.digest == credentials.digest(key))
         )
-        async with self._engine.begin() as conn:
+        async with self._engine.connect() as conn:
             row = (await conn.execute(query)).mappings().first()
             if row is None:
                 return CredentialCheck(None)
@@ -284,9 +288,15 @@ class AccountStore:
                 return CredentialCheck(None, "key_revoked", api_key_id=row["key_id"])
             if row["disabled"]:
                 return CredentialCheck(None, "user_disabled", api_key_id=row["key_id"])
-            await conn.execute(
-                update(api_keys).where(api_keys.c.id == row["key_id"]).values(last_used_at=_now())
-            )
+            # A write on every request cost a few ms and contended for SQLite's one writer; "last
+            # used" to the minute is what a listing needs.
+            now = _now()
+            last = row["last_used_at"]
+            if last is None or now - last >= LAST_USED_RESOLUTION:
+                await conn.execute(
+                    update(api_keys).where(api_keys.c.id == row["key_id"]).values(last_used_at=now)
+                )
+                await conn.commit()
         return CredentialCheck(_user(row), api_key_id=row["key_id"])
 
     async def user_for_api_key(self, key: str) -> User | None:
