@@ -42,6 +42,31 @@ _SDP_ANSWER: dict[int | str, dict[str, Any]] = {
 }
 
 
+# The body is read by hand (three shapes); this documents them.
+_OFFER_BODY: dict[str, Any] = {
+    "required": True,
+    "description": "The SDP offer, raw or with session overrides (only what the policy allows).",
+    "content": {
+        "application/sdp": {"schema": {"type": "string"}},
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["sdp"],
+                "properties": {"sdp": {"type": "string"}, "session": {"type": "string"}},
+            }
+        },
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["sdp"],
+                "additionalProperties": False,
+                "properties": {"sdp": {"type": "string"}, "session": {"type": "object"}},
+            }
+        },
+    },
+}
+
+
 async def _caller(request: Request) -> tuple[User, dict[str, Any] | None]:
     """The user, and the session a relay ticket carries (None for other credentials)."""
     services = services_of(request)
@@ -126,6 +151,7 @@ async def _read_offer(request: Request) -> tuple[str, dict[str, Any] | None]:
     status_code=201,
     response_class=Response,
     responses={**_SDP_ANSWER, 400: {}, 401: {}, 403: {}, 415: {}, 429: {}, 502: {}, 503: {}, 504: {}},
+    openapi_extra={"requestBody": _OFFER_BODY},
 )
 async def relay_call(request: Request) -> Response:
     """Relay a WebRTC offer upstream and answer with its SDP answer; the call is watched from now on."""
