@@ -9,7 +9,7 @@ every error in OpenAI's shape. At least 1,000 requests in all; bounded (a fixed 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -134,7 +134,8 @@ def test_every_operation_as_every_caller(gateway: tuple[str, str]) -> None:
     url, key = gateway
     callers = Callers(url, key)
     schema = schemathesis.openapi.from_url(f"{url}/openapi.json")
-    operations = [result.ok() for result in schema.get_all_operations()]
+    # .ok() raises the schema problem if an operation could not be read.
+    operations = [cast(Any, result).ok() for result in schema.get_all_operations()]
     assert len(operations) >= 10
     counts: dict[str, int] = {}
     for operation in operations:
