@@ -41,6 +41,7 @@ async def test_a_declared_oversized_body_is_refused_before_parsing(
     body = b'{"x": "' + b"a" * limit + b'"}'
     response = await gateway.client.post(path, content=body, headers={"Content-Type": "application/json"})
     _assert_error(response, 413, "payload_too_large")
+    assert "content-security-policy" in response.headers
     # Just under the limit is parsed as usual (and refused for what it says, not for its size).
     small = await gateway.client.post(path, content=b"{}", headers={"Content-Type": "application/json"})
     assert small.status_code != 413

@@ -88,9 +88,10 @@ def create_app(settings: Settings, *, freeze_heap: bool = False) -> FastAPI:
     # Only in ephemeral mode does the browser talk to the upstream itself; relayed, it talks to voxgate.
     upstream_calls = calls_url(settings) if settings.console_mode == "ephemeral" else None
     calls_origin = origin_of(upstream_calls) if upstream_calls else None
-    app.add_middleware(SecurityHeaders, connect_origins=[calls_origin] if calls_origin else [])
-    # Bodies are bounded before anything reads them (the embedded engine bounds its own).
+    # Bodies are bounded before anything reads them (the embedded engine bounds its own). Added first, so
+    # that its own 413s still pass through the security headers added below.
     app.add_middleware(BodyLimits, exempt=(EMBEDDED_PREFIX,))
+    app.add_middleware(SecurityHeaders, connect_origins=[calls_origin] if calls_origin else [])
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
