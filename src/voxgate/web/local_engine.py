@@ -49,17 +49,28 @@ def internal_key() -> str:
     return "sk-voxgate-internal-" + secrets.token_urlsafe(24)
 
 
-def engine_config(settings: Settings, extra_keys: list[str] | None = None) -> EngineConfig:
-    """The engine's plain config from Settings."""
+def engine_config(
+    settings: Settings, extra_keys: list[str] | None = None, *, trusted_keys: list[str] | None = None
+) -> EngineConfig:
+    """The engine's plain config from Settings. ``trusted_keys`` (the gateway's own key, when embedded)
+    are capped per end user, as named by the ``OpenAI-Safety-Identifier`` the gateway sends, not per key."""
     from voxgate.engine.config import EngineConfig, IceServer
 
     engine = settings.engine
     return EngineConfig(
-        api_keys=frozenset([*engine.api_keys, *(extra_keys or [])]),
+        api_keys=frozenset(
+            [*engine.api_keys, *(extra_keys or []), *engine.trusted_keys, *(trusted_keys or [])]
+        ),
         model=engine.model,
         ice_servers=tuple(IceServer(**server) for server in engine.ice_servers),
         session_max_duration_s=engine.session_max_seconds,
         call_connect_timeout_s=engine.call_connect_timeout_s,
+        max_calls_per_key=engine.max_calls_per_key,
+        max_sessions_per_key=engine.max_sessions_per_key,
+        max_calls=engine.max_calls,
+        max_live_total=engine.max_live_total,
+        trusted_keys=frozenset([*engine.trusted_keys, *(trusted_keys or [])]),
+        max_output_chars=engine.max_output_chars,
     )
 
 
@@ -110,14 +121,17 @@ async def build_engine(
     synthesizer = await asyncio.to_thread(create_synthesizer, settings.engine.tts)
     voice = await asyncio.to_thread(build_voice, settings)
     engine = Engine(
-        engine_config(settings, extra_keys),
+        # The gateway's own key (the only extra key of an embedded engine) relays every user's calls.
+        engine_config(settings, trusted_keys=extra_keys),
         responder=responder,
         synthesizer=synthesizer,
         observer_factory=voice,
     )
     stack.push_async_callback(engine.aclose)
     log.info(
-        "local engine ready (responder %s, voice %s)", settings.engine.responder, type(synthesizer).__name__
+        "local engine ready (responder %s, voice %s)",
+        settings.engine.responder,
+        type(synthesizer).__name__ if synthesizer is not None else "off",
     )
     return engine
 

@@ -15,7 +15,15 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-__all__ = ["EchoResponder", "FunctionCall", "Responder", "ResponderEvent", "ResponderRequest", "TextDelta"]
+__all__ = [
+    "ECHO_MAX_WORDS",
+    "EchoResponder",
+    "FunctionCall",
+    "Responder",
+    "ResponderEvent",
+    "ResponderRequest",
+    "TextDelta",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +65,19 @@ class Responder(Protocol):
         ...
 
 
+# The echo quotes at most this many words of a turn: a demo that read back a whole pasted book would
+# hold the synthesizer (and the conversation's audio) for half an hour.
+ECHO_MAX_WORDS = 50
+
+
+def _untranscribed(item: dict[str, Any]) -> bool:
+    """True for a user item holding audio whose words nobody knows (no recognizer ran on it)."""
+    return any(
+        part.get("type") == "input_audio" and part.get("transcript") is None
+        for part in item.get("content") or []
+    )
+
+
 def _user_words(item: dict[str, Any]) -> str:
     texts = []
     for part in item.get("content") or []:
@@ -64,7 +85,9 @@ def _user_words(item: dict[str, Any]) -> str:
             texts.append(part["text"])
         elif part.get("type") == "input_audio" and part.get("transcript"):
             texts.append(part["transcript"])
-    return " ".join(" ".join(texts).split())
+    words = " ".join(" ".join(texts).split())
+    # "." or "…" (what a recognizer may make of silence) is no words at all.
+    return words if any(char.isalnum() for char in words) else ""
 
 
 class EchoResponder:
@@ -74,8 +97,11 @@ class EchoResponder:
     * user words naming a function tool (or ``tool_choice`` forcing one) → a call of that tool with
       arguments ``{"text": <words>}``
     * otherwise → ``You said: "<words>". I am the voxgate echo assistant.``, with the latest user words
-      (a last turn without any, like a noise, does not hide the one before it), or a short prompt to
-      speak when no user words are known, e.g. only untranscribed audio
+      not answered yet (those since the last assistant message: a last turn without any, like a noise,
+      does not hide an unanswered one before it), the first :data:`ECHO_MAX_WORDS` of them;
+    * no unanswered words: a short prompt to speak when the conversation is empty, or holds only audio
+      whose words are unknown (no transcription); nothing at all after an empty turn (silence, a
+      transcript with no words), which is never answered with words an earlier reply already answered
 
     Text is streamed word by word so cancellation and streaming paths are exercised.
     """
@@ -90,17 +116,25 @@ class EchoResponder:
             )
             reply = f"The {name} tool returned: {last.get('output', '')}."
         else:
-            # The latest user words: a last turn with none (a noise) does not hide the turn before it.
-            said = (_user_words(i) for i in reversed(items) if i.get("role") == "user")
-            words = next((w for w in said if w), "")
+            # This turn: everything since the last assistant message, i.e. what is not answered yet.
+            start = next(
+                (n + 1 for n in range(len(items) - 1, -1, -1) if items[n].get("role") == "assistant"), 0
+            )
+            turn = [i for i in items[start:] if i.get("role") == "user"]
+            # The latest words of the turn: a last part with none (a noise) does not hide the one before it.
+            words = next((w for w in map(_user_words, reversed(turn)) if w), "")
             tool = self._chosen_tool(request, words)
             if tool is not None:
                 yield FunctionCall(name=tool, arguments=json.dumps({"text": words}))
                 return
             if words:
-                reply = f'You said: "{words}". I am the voxgate echo assistant.'
-            else:
+                quoted = words.split(" ")
+                shown = " ".join(quoted[:ECHO_MAX_WORDS]) + (" …" if len(quoted) > ECHO_MAX_WORDS else "")
+                reply = f'You said: "{shown}". I am the voxgate echo assistant.'
+            elif (start == 0 and not turn) or any(_untranscribed(i) for i in turn):
                 reply = "I am listening. Please say something."
+            else:
+                return  # an empty turn: nothing was said, so nothing is answered
         for index, word in enumerate(reply.split(" ")):
             # Yield to the loop between words, like a real token stream, so a cancel can land mid-reply.
             await asyncio.sleep(0)

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Literal
 
+from voxgate.engine.assistants.capped import CappedResponder
 from voxgate.engine.assistants.responder import EchoResponder, Responder
 from voxgate.engine.config import EngineConfig
 from voxgate.engine.ports import AudioPlayback, InputObserverFactory
@@ -22,7 +23,8 @@ from voxgate.engine.realtime.session_config import apply_update, default_session
 from voxgate.engine.rtc.offer import read_offer
 from voxgate.engine.rtc.peer import Peer
 from voxgate.engine.rtc.rtc_call import RtcCall
-from voxgate.engine.server.keys import Credential, KeyStore
+from voxgate.engine.server.caps import Capacity, Limits, cap_key
+from voxgate.engine.server.keys import Credential, KeyStore, key_fingerprint
 from voxgate.engine.speech.base import SpeechSynthesizer
 from voxgate.errors import NotFound
 
@@ -47,7 +49,17 @@ class Engine:
     ) -> None:
         self.config = config
         self.keys = KeyStore(config.api_keys, clock=clock)
-        self.responder: Responder = responder or EchoResponder()
+        # Every response's text is capped, whoever writes it (see CappedResponder).
+        self.responder: Responder = CappedResponder(responder or EchoResponder(), config.max_output_chars)
+        self.capacity = Capacity(
+            Limits(
+                calls_per_key=config.max_calls_per_key,
+                sessions_per_key=config.max_sessions_per_key,
+                calls=config.max_calls,
+                total=config.max_live_total,
+            )
+        )
+        self._trusted = frozenset(key_fingerprint(key) for key in config.trusted_keys)
         self.synthesizer = synthesizer
         self.observer_factory = observer_factory
         self._clock = clock
@@ -114,26 +126,62 @@ class Engine:
             clock=self._clock,
         )
 
-    def track_session(self, session: RealtimeSession) -> None:
-        """Register a WebSocket session so shutdown ends it."""
+    def cap_key(self, credential: Credential | None, end_user: str | None = None) -> str | None:
+        """Whose share ``credential``'s calls and sessions use (see :mod:`~voxgate.engine.server.caps`);
+        ``end_user`` is the request's ``OpenAI-Safety-Identifier``."""
+        if credential is None:
+            return None
+        return cap_key(
+            credential.kind,
+            credential.key_id,
+            minted_by=credential.minted_by,
+            trusted=self._trusted,
+            end_user=end_user,
+        )
+
+    def check_call(self, credential: Credential | None, end_user: str | None = None) -> None:
+        """Raise the documented 429/503 when ``credential`` may not open one more call now (so a refused
+        offer is not even read)."""
+        self.capacity.check("call", self.cap_key(credential, end_user))
+
+    def check_session(self, credential: Credential, end_user: str | None = None) -> None:
+        """Raise the documented 429/503 when ``credential`` may not open one more WebSocket session now."""
+        self.capacity.check("session", self.cap_key(credential, end_user))
+
+    def track_session(
+        self, session: RealtimeSession, credential: Credential | None = None, end_user: str | None = None
+    ) -> None:
+        """Register a WebSocket session so shutdown ends it, counted against ``credential``'s caps.
+
+        Raises the documented 429/503 (and registers nothing) when it is over a cap."""
+        self.capacity.admit("session", session, self.cap_key(credential, end_user))
         self._sessions.add(session)
 
     def untrack_session(self, session: RealtimeSession) -> None:
         """Forget a WebSocket session its handler has closed."""
         self._sessions.discard(session)
+        self.capacity.release(session)
 
     # ---- calls -------------------------------------------------------------------------------------
 
     async def create_call(
-        self, offer_sdp: str, session_config: dict[str, Any], *, opener: Credential | None = None
+        self,
+        offer_sdp: str,
+        session_config: dict[str, Any],
+        *,
+        opener: Credential | None = None,
+        end_user: str | None = None,
     ) -> tuple[str, str]:
         """Answer a WebRTC offer; returns ``(call_id, answer_sdp)``. The call is closed again on failure.
 
         ``opener`` is who posted the offer; an ephemeral key is remembered (by fingerprint) so that
         :meth:`hangup` lets it end this call and no other. An unusable offer is refused (400
-        ``invalid_offer``) before anything is built for it.
+        ``invalid_offer``) before anything is built for it, and so is one over a cap (429
+        ``too_many_calls`` for the opener's share, 503 ``engine_at_capacity`` for the process);
+        ``end_user`` is the request's ``OpenAI-Safety-Identifier``.
         """
         offer = read_offer(offer_sdp)
+        self.check_call(opener, end_user)
         call = RtcCall(
             new_id("rtc", 16),
             Peer(self.config.ice_servers, audio=offer.audio),
@@ -141,6 +189,8 @@ class Engine:
             make_session=lambda playback: self.new_session(session_config, "webrtc", playback),
             on_closed=self._forget_call,
         )
+        # Counted from now until the call is closed: a half-open call holds its place until it is reaped.
+        self.capacity.admit("call", call.id, self.cap_key(opener, end_user))
         self._calls[call.id] = call
         if opener is not None and opener.kind == "ephemeral" and opener.key_id is not None:
             self._openers[call.id] = opener.key_id
@@ -154,6 +204,7 @@ class Engine:
     def _forget_call(self, call: RtcCall) -> None:
         self._calls.pop(call.id, None)
         self._openers.pop(call.id, None)
+        self.capacity.release(call.id)
 
     def call(self, call_id: str, *, credential: Credential | None = None) -> RtcCall:
         """The live call ``call_id``; raises :class:`NotFound` (404) otherwise.

@@ -39,8 +39,9 @@ _BETA_GONE = "The Realtime Beta API is no longer supported. Please use /v1/realt
 
 
 def error_response(error: VoxgateError) -> JSONResponse:
-    """The OpenAI-shaped HTTP error for ``error``."""
-    return JSONResponse({"error": error.to_dict()}, status_code=error.status_code)
+    """The OpenAI-shaped HTTP error for ``error`` (with ``Retry-After`` when it says when to retry)."""
+    headers = {"Retry-After": str(error.retry_after)} if error.retry_after is not None else None
+    return JSONResponse({"error": error.to_dict()}, status_code=error.status_code, headers=headers)
 
 
 def _engine(request: Request) -> Engine:
@@ -94,6 +95,11 @@ def _expiry_seconds(value: Any, config: EngineConfig) -> int:
     return seconds
 
 
+def _end_user(request: Request) -> str | None:
+    """The ``OpenAI-Safety-Identifier`` naming a gateway's end user (counted only from a trusted key)."""
+    return request.headers.get("openai-safety-identifier") or None
+
+
 async def create_client_secret(request: Request) -> Response:
     """``POST /v1/realtime/client_secrets``: mint an ``ek_…`` key carrying a session config."""
     engine = _engine(request)
@@ -105,7 +111,8 @@ async def create_client_secret(request: Request) -> Response:
     ttl = _expiry_seconds(body.get("expires_after"), engine.config)
     fields = parse_session_request(body["session"]) if body.get("session") is not None else {}
     full = engine.session_config(credential, override=fields)
-    minted = engine.keys.mint(fields, ttl)
+    # The secret's calls use the minter's share (its end user's, for a gateway's key).
+    minted = engine.keys.mint(fields, ttl, minted_by=engine.cap_key(credential, _end_user(request)))
     # The echo's session has no live session behind it yet, hence expires_at 0 as in the spec's example.
     session = echo_session(full, session_id=new_id("sess"), expires_at=0)
     return JSONResponse({"value": minted.value, "expires_at": minted.expires_at, "session": session})
@@ -115,9 +122,11 @@ async def create_call(request: Request) -> Response:
     """``POST /v1/realtime/calls``: answer an SDP offer; 201 + SDP answer + ``Location`` with the call id."""
     engine = _engine(request)
     credential = engine.keys.authenticate(bearer_token(request.headers))
+    end_user = _end_user(request)
+    engine.check_call(credential, end_user)  # a caller over a cap is refused before its body is read
     sdp, fields = await read_call_request(request)
     config = engine.session_config(credential, override=fields)
-    call_id, answer = await engine.create_call(sdp, config, opener=credential)
+    call_id, answer = await engine.create_call(sdp, config, opener=credential, end_user=end_user)
     location = f"{request.scope.get('root_path', '')}/v1/realtime/calls/{call_id}"
     return Response(answer, status_code=201, media_type="application/sdp", headers={"Location": location})
 

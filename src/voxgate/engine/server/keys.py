@@ -22,11 +22,13 @@ __all__ = ["Credential", "KeyStore", "MintedKey", "bearer_token", "key_fingerpri
 
 @dataclass(frozen=True, slots=True)
 class MintedKey:
-    """One client secret: its value, its expiry (unix seconds) and the session fields it was minted with."""
+    """One client secret: its value, its expiry (unix seconds), the session fields it was minted with and
+    whose share of the caps its calls use (its minter's cap key, see :mod:`voxgate.engine.server.caps`)."""
 
     value: str
     expires_at: int
     session: dict[str, Any] = field(default_factory=dict)
+    minted_by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,12 +36,14 @@ class Credential:
     """Who is calling: a standard key, or an ephemeral key with its session template.
 
     ``key_id`` is the key's :func:`key_fingerprint`, so the engine can tell keys apart (e.g. which
-    ``ek_`` opened a call) without keeping or logging the key itself.
+    ``ek_`` opened a call) without keeping or logging the key itself; ``minted_by`` is, for an ``ek_``,
+    the cap key of whoever minted it (its calls count against that share).
     """
 
     kind: Literal["standard", "ephemeral"]
     session: dict[str, Any] = field(default_factory=dict)
     key_id: str | None = None
+    minted_by: str | None = None
 
 
 def key_fingerprint(key: str) -> str:
@@ -67,13 +71,16 @@ class KeyStore:
         self._minted: dict[str, MintedKey] = {}
         self._clock = clock
 
-    def mint(self, session: dict[str, Any], ttl_s: int) -> MintedKey:
-        """Mint a client secret valid for ``ttl_s`` seconds, carrying the session fields ``session``."""
+    def mint(self, session: dict[str, Any], ttl_s: int, *, minted_by: str | None = None) -> MintedKey:
+        """Mint a client secret valid for ``ttl_s`` seconds, carrying the session fields ``session``;
+        ``minted_by`` is the minter's cap key."""
         now = self._clock()
         # Drop expired secrets here so the table stays as small as the set of live ones.
         for value in [v for v, k in self._minted.items() if k.expires_at <= now]:
             del self._minted[value]
-        key = MintedKey(value=new_id("ek", 16), expires_at=int(now) + ttl_s, session=session)
+        key = MintedKey(
+            value=new_id("ek", 16), expires_at=int(now) + ttl_s, session=session, minted_by=minted_by
+        )
         self._minted[key.value] = key
         return key
 
@@ -92,5 +99,7 @@ class KeyStore:
         if minted is not None and allow_ephemeral:
             if minted.expires_at <= self._clock():
                 raise AuthenticationFailed(f"Ephemeral key has expired: {mask_key(token)}.")
-            return Credential("ephemeral", dict(minted.session), key_id=key_fingerprint(token))
+            return Credential(
+                "ephemeral", dict(minted.session), key_id=key_fingerprint(token), minted_by=minted.minted_by
+            )
         raise AuthenticationFailed(f"Incorrect API key provided: {mask_key(token)}.")

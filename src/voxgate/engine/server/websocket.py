@@ -56,7 +56,10 @@ logging.getLogger("uvicorn.error").addFilter(_DenialIsNotAnError())
 
 async def _refuse(ws: WebSocket, error: VoxgateError, subprotocol: str | None) -> None:
     if "websocket.http.response" in ws.scope.get("extensions", {}):
-        await ws.send_denial_response(JSONResponse({"error": error.to_dict()}, status_code=error.status_code))
+        headers = {"Retry-After": str(error.retry_after)} if error.retry_after is not None else None
+        await ws.send_denial_response(
+            JSONResponse({"error": error.to_dict()}, status_code=error.status_code, headers=headers)
+        )
         return
     await ws.accept(subprotocol=subprotocol)
     await ws.send_text(json.dumps(error_event(error)))
@@ -92,19 +95,26 @@ async def realtime_websocket(ws: WebSocket) -> None:
                 raise InvalidRequest("The call has no session yet.", param="call_id")
             session = call.session
         else:
-            session = _new_session(engine, credential, params.get("model"), params.get("intent"))
+            end_user = ws.headers.get("openai-safety-identifier") or None
+            session = _new_session(engine, credential, params.get("model"), params.get("intent"), end_user)
+            # Counted from the handshake on, so concurrent handshakes cannot all slip under the cap.
+            engine.track_session(session, credential, end_user)
     except VoxgateError as exc:
         await _refuse(ws, exc, subprotocol)
         return
-    await ws.accept(subprotocol=subprotocol)
     if params.get("call_id"):
+        await ws.accept(subprotocol=subprotocol)
         await _observe(ws, session)
-    else:
-        await _serve(ws, engine, session)
+        return
+    try:
+        await ws.accept(subprotocol=subprotocol)
+        await _serve(ws, session)
+    finally:
+        engine.untrack_session(session)
 
 
 def _new_session(
-    engine: Engine, credential: Credential, model: str | None, intent: str | None
+    engine: Engine, credential: Credential, model: str | None, intent: str | None, end_user: str | None
 ) -> RealtimeSession:
     if intent not in (None, "realtime", "transcription"):
         raise InvalidRequest(
@@ -116,6 +126,7 @@ def _new_session(
         raise InvalidRequest(
             "Missing required parameter: 'model'.", code="missing_required_parameter", param="model"
         )
+    engine.check_session(credential, end_user)  # before the session is built
     config = engine.session_config(credential, kind=kind, model=model if kind != "transcription" else None)
     return engine.new_session(config, "websocket")
 
@@ -141,17 +152,15 @@ async def _pump(ws: WebSocket, session: RealtimeSession) -> None:
         await asyncio.gather(reader, ended, return_exceptions=True)
 
 
-async def _serve(ws: WebSocket, engine: Engine, session: RealtimeSession) -> None:
+async def _serve(ws: WebSocket, session: RealtimeSession) -> None:
     async def send(text: str) -> None:
         await ws.send_text(text)
 
-    engine.track_session(session)
     session.add_sink(send)
     try:
         await session.start()
         await _pump(ws, session)
     finally:
-        engine.untrack_session(session)
         await session.aclose()
         await _close(ws)
 

@@ -37,7 +37,7 @@ from voxgate.engine.voice.frames import (
 )
 from voxgate.engine.voice.input_audio import InputResampler
 from voxgate.engine.voice.pipeline import Pipeline
-from voxgate.engine.voice.transcriber import Transcriber
+from voxgate.engine.voice.transcriber import Transcriber, has_words
 from voxgate.engine.voice.turn_detector import TurnDetector, TurnParams
 from voxgate.engine.voice.vad_stage import VadStage
 from voxgate.errors import InvalidRequest
@@ -222,10 +222,10 @@ class VoiceObserver:
         respond = self._respond.pop(item_id, False)
         if item_id in self._revoked:
             self._revoked.discard(item_id)
-            self._owed = self._owed or bool(text)
+            self._owed = self._owed or has_words(text)
         # No words (noise, a cough): nothing to answer, unless words before it are still unanswered
         # ("Stop." then a breath the detector took for more speech). Speaking again defers the reply.
-        if respond and (text or self._owed):
+        if respond and (has_words(text) or self._owed):
             self._owed = False
             await self._create_response()
 

@@ -1,0 +1,42 @@
+"""Serve the engine with piper's voice in this process, for tests that measure it from outside.
+
+``python -m tests.engine.engine_process PORT [readback]``: the echo assistant, or (``readback``) an
+assistant that reads the user's whole text back, as a chatty language model would.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import AsyncIterator
+
+import uvicorn
+
+from voxgate.engine.assistants.responder import ResponderEvent, ResponderRequest, TextDelta
+from voxgate.engine.config import EngineConfig
+from voxgate.engine.server.http import create_engine_app
+from voxgate.engine.speech.tts import PiperSynthesizer
+
+KEY = "sk-test-engine-process-0123456789"
+
+
+class ReadBack:
+    """Reads every user text of the request back, word by word."""
+
+    async def respond(self, request: ResponderRequest) -> AsyncIterator[ResponderEvent]:
+        for item in request.items:
+            for part in item.get("content") or []:
+                for word in str(part.get("text") or "").split(" "):
+                    yield TextDelta(f"{word} ")
+
+
+def main() -> None:
+    port = int(sys.argv[1])
+    responder = ReadBack() if sys.argv[2:] == ["readback"] else None
+    app = create_engine_app(
+        EngineConfig(api_keys=frozenset({KEY})), synthesizer=PiperSynthesizer(), responder=responder
+    )
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", ws_max_size=32 * 1024 * 1024)
+
+
+if __name__ == "__main__":
+    main()
