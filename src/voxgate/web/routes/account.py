@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from voxgate.core import credentials
 from voxgate.core.accounts import User
 from voxgate.errors import AuthenticationFailed, InvalidRequest
+from voxgate.settings import Settings
 from voxgate.web.auth import (
     COOKIE_NAME,
     authenticate,
@@ -38,6 +39,23 @@ class UserOut(BaseModel):
     role: Literal["admin", "user"]
 
 
+class LocalEngineOut(BaseModel):
+    """What answers calls when the upstream is voxgate's own local engine, said plainly."""
+
+    label: str = Field(
+        description="E.g. 'local engine, demo assistant': not a model the engine does not run."
+    )
+    responder: Literal["echo", "chat"] = Field(
+        description="'echo': the built-in demo assistant, which repeats what it heard; 'chat': a Chat "
+        "Completions server."
+    )
+    chat_model: str | None = Field(description="The Chat Completions model, when the responder is 'chat'.")
+    transcription_languages: list[str] | None = Field(
+        description="The languages the engine transcribes (['en'] for its English-only Whisper model); "
+        "null when its model is multilingual."
+    )
+
+
 class MeOut(BaseModel):
     user: UserOut
     auth: Literal["cookie", "api_key", "jwt"]
@@ -47,10 +65,31 @@ class MeOut(BaseModel):
     simulated_cost: bool = Field(
         description="Calls run on the local engine; costs are what OpenAI would bill."
     )
+    local_engine: LocalEngineOut | None = Field(
+        default=None, description="Set when calls run on the embedded local engine rather than OpenAI."
+    )
 
 
 def _user_out(user: User) -> UserOut:
     return UserOut(id=user.id, name=user.name, role=user.role)
+
+
+def _local_engine(settings: Settings) -> dict[str, Any] | None:
+    """What the embedded engine is, for people who would otherwise read a model name it does not run."""
+    if not settings.uses_embedded_engine:
+        return None
+    engine = settings.engine
+    chat = engine.responder == "chat"
+    # Whisper's ``.en`` models (the default, tiny.en, among them) transcribe English only.
+    english_only = engine.asr_model is None or engine.asr_model.rstrip("/").endswith(".en")
+    return {
+        "label": f"local engine, {engine.chat_model} via Chat Completions"
+        if chat
+        else "local engine, demo assistant",
+        "responder": engine.responder,
+        "chat_model": engine.chat_model if chat else None,
+        "transcription_languages": ["en"] if english_only else None,
+    }
 
 
 @router.post("/auth/signin", response_model=MeOut)
@@ -96,6 +135,7 @@ async def sign_in(body: SignInRequest, request: Request, response: Response) -> 
         "auth": "cookie",
         "console_mode": services.settings.console_mode,
         "simulated_cost": services.simulated_cost,
+        "local_engine": _local_engine(services.settings),
     }
 
 
@@ -119,4 +159,5 @@ async def me(request: Request) -> dict[str, Any]:
         "auth": principal.method,
         "console_mode": services.settings.console_mode,
         "simulated_cost": services.simulated_cost,
+        "local_engine": _local_engine(services.settings),
     }

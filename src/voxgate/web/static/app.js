@@ -49,6 +49,12 @@ const store = (key, value) => {
 // A server that does not say predates the relay.
 let consoleMode = "ephemeral";
 const relayMode = () => consoleMode === "relay";
+// What /api/me says answers calls when it is voxgate's local engine rather than OpenAI (else null): the
+// console names it instead of a model name the engine does not run.
+let localEngine = null;
+const engineLabel = () =>
+  localEngine &&
+  (localEngine.responder === "chat" ? t("engine.chat", { model: localEngine.chat_model || "?" }) : t("engine.demo"));
 
 // ---- the parts ---------------------------------------------------------------------------------
 
@@ -297,7 +303,7 @@ function showCallInfo() {
     info,
     t("call.info", {
       call: call.id || "?",
-      model: call.session.model || "?",
+      model: engineLabel() || call.session.model || "?",
       voice: typeof voice === "string" ? voice : voice?.id || "?",
       until: call.expiresAt ? timeOf(call.expiresAt) : "?",
     }),
@@ -310,7 +316,7 @@ function showTokenInfo(token = tokens.valid) {
     relayMode() && signedIn
       ? t("token.relay")
       : token
-        ? t("token.info", { model: token.session?.model || "?", until: timeOf(token.expires_at) })
+        ? t("token.info", { model: engineLabel() || token.session?.model || "?", until: timeOf(token.expires_at) })
         : "";
 }
 
@@ -334,6 +340,16 @@ function fillChoices() {
     [["auto", t("settings.languageAuto")], ...Object.entries(TRANSCRIPTION_LANGUAGES)],
     stored("voxgate.transcriptionLanguage", "auto"),
   );
+  showLanguageHint();
+}
+
+// The local engine's Whisper model may know one language only: a console set to another one says so.
+function showLanguageHint() {
+  const chosen = $("language-select").value;
+  const known = localEngine?.transcription_languages;
+  const warn = Boolean(known && chosen !== "auto" && !known.includes(chosen));
+  $("language-hint").hidden = !warn;
+  setText($("language-hint"), warn ? t("settings.languageLocalEnglish") : "");
 }
 
 async function fillMics() {
@@ -345,6 +361,9 @@ async function fillMics() {
 
 function onUser(user, info = {}) {
   historyView.setUser(user);
+  localEngine = user ? info.local_engine || null : null;
+  callInfoFor = null;
+  showLanguageHint();
   if (user) {
     consoleMode = info.console_mode === "relay" ? "relay" : "ephemeral";
     if (relayMode()) tokens.stop();
@@ -426,6 +445,7 @@ $("voice-select").addEventListener("change", (event) => {
 });
 $("language-select").addEventListener("change", (event) => {
   store("voxgate.transcriptionLanguage", event.target.value);
+  showLanguageHint();
   const model = conversation.session?.audio?.input?.transcription?.model;
   if (session.connected && model) {
     const transcription = { model };
