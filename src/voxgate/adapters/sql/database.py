@@ -25,6 +25,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.util import await_
 
 from voxgate.errors import VoxgateError
 
@@ -37,6 +38,8 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 _PG_MIGRATION_LOCK = 0x766F7867
 #: What a 503 for an unavailable database tells clients to wait, in seconds.
 RETRY_AFTER_S = 5
+#: How long the pool waits for a pooled connection to answer before it connects anew, in seconds.
+PING_TIMEOUT_S = 1.0
 
 
 class DatabaseUnavailable(VoxgateError):
@@ -144,14 +147,24 @@ class Database:
         event.listen(engine.sync_engine, "handle_error", _lost)
         dialect = engine.sync_engine.dialect
         ping = dialect.do_ping
+        ping_timeout = min(self.connect_timeout, PING_TIMEOUT_S)
 
         def do_ping(dbapi_connection: DBAPIConnection) -> bool:
-            # The pool pings a connection before handing it out. On a hung server asyncpg's ping ends in
-            # a bare TimeoutError that the pool does not expect: call that a dead connection, so that the
-            # pool drops it and connects anew (bounded by connect_timeout).
+            # The pool pings a connection before handing it out. On a hung server asyncpg's own ping waits
+            # for the statement timeout and ends in a bare TimeoutError the pool does not expect: ping with
+            # a short timeout instead, and call a silent server a dead connection, so that the pool drops
+            # it and connects anew (bounded by connect_timeout).
+            raw = getattr(dbapi_connection, "_connection", None)
             try:
-                return ping(dbapi_connection)
+                if raw is None or not hasattr(raw, "fetchrow"):  # not asyncpg
+                    return ping(dbapi_connection)
+                await_(raw.fetchrow(";", timeout=ping_timeout))
+                return True
             except OSError:
+                return False
+            except Exception:  # asyncpg's own "connection closed" errors: equally a dead connection
+                if raw is None:
+                    raise
                 return False
 
         dialect.do_ping = do_ping  # type: ignore[method-assign]
