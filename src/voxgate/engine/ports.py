@@ -2,11 +2,13 @@
 
 * Output audio (the TTS seam): a session speaking over WebRTC hands 24 kHz PCM16 to an
   :class:`AudioPlayback` (the call's outgoing track, :class:`voxgate.engine.rtc.playback.PlaybackTrack`).
-  Over WebSocket the same audio becomes ``response.output_audio.delta`` events instead.
+  Over WebSocket the same audio becomes ``response.output_audio.delta`` events instead (the choice is
+  made once per session: :mod:`voxgate.engine.realtime.audio_out`).
 * Input audio (the VAD/ASR seam): every chunk of user audio, whether from the WebRTC track (resampled to
   24 kHz mono PCM16) or from ``input_audio_buffer.append``, is added to the session's input buffer and
   passed to the session's :class:`InputAudioObserver`, built per session by an
-  :data:`InputObserverFactory` given to the engine. A turn detector drives the session through its
+  :class:`InputObserverFactory` given to the engine (generic over the session type, so these ports
+  name no protocol's session and nothing here points up). A turn detector drives the session through its
   public methods (``commit_input_audio``, ``create_response``, ``stop_playback``/``interrupt``…) and
   emits events with ``emit``; every commit is reported back (``on_committed``) so the observer can
   transcribe it. :mod:`voxgate.engine.voice` is the real implementation.

@@ -32,7 +32,7 @@ __all__ = ["VoiceObserver", "voice_observer_factory"]
 
 
 def __getattr__(name: str) -> Any:
-    # Lazy, so the session core can import the small helpers (captions, transcripts) without a cycle.
+    # Lazy, so importing a small voice module does not load the whole pipeline.
     if name in __all__:
         from voxgate.engine.voice import observer
 
