@@ -43,8 +43,15 @@ async def relay_offer(
     sdp: str,
     session: dict[str, Any],
     client_ip: str | None,
+    watch: bool = True,
 ) -> RelayedCall:
-    """Create the call upstream, record it, start watching it, and return the SDP answer."""
+    """Create the call upstream, record it, and return the SDP answer.
+
+    The call is recorded before the answer is returned, so no browser can connect to a call the ledger
+    does not know. With ``watch`` the supervisor starts on it at once; a web route passes False and
+    calls :meth:`Supervisor.watch` once the answer is on its way (the attach then does not compete with
+    the answer for the event loop; the 1 s attach bound leaves room for it).
+    """
     created = await upstream.create_call(
         sdp=sdp, session=session, safety_identifier=safety_identifier(user_id)
     )
@@ -64,5 +71,6 @@ async def relay_offer(
         with contextlib.suppress(Exception):
             await upstream.hangup(created.call_id)
         raise
-    supervisor.watch(call)
+    if watch:
+        supervisor.watch(call)
     return RelayedCall(call=call, answer_sdp=created.answer_sdp)

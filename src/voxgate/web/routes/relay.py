@@ -9,11 +9,12 @@ key, a JWT) or with a relay ticket (``ek_vgt_…``) from ``/api/realtime-token``
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Request, Response
 
 from voxgate.control.relay import relay_offer
 from voxgate.core import credentials
@@ -174,23 +175,39 @@ async def relay_call(request: Request) -> Response:
                 f"Too many calls started; try again in {decision.retry_after} s.",
                 retry_after=decision.retry_after,
             )
-        await audit.begin()  # before the upstream call: a crash during it still leaves a row
-        relayed = await relay_offer(
-            upstream=services.upstream,
-            supervisor=services.supervisor,
-            user_id=user.id,
-            sdp=sdp,
-            session=session,
-            client_ip=record["client_ip"],
-        )
+        # The pending audit row is written while the upstream answers, not before: the answer waits
+        # for both, so a process killed before the row is committed never handed out an answer, and a
+        # call nobody received an answer for never connects (the upstream drops it unconnected).
+        begun = asyncio.ensure_future(audit.begin())
+        try:
+            relayed = await relay_offer(
+                upstream=services.upstream,
+                supervisor=services.supervisor,
+                user_id=user.id,
+                sdp=sdp,
+                session=session,
+                client_ip=record["client_ip"],
+                watch=False,
+            )
+        finally:
+            await begun
     except VoxgateError as exc:
         await audit.finish(exc.code, exc.status_code)
         raise
-    await audit.finish("relayed", 201)
-    log.info("relayed call %s for user %s", relayed.call.id, user.id)
+    log.debug("relayed call %s for user %s", relayed.call.id, user.id)
     headers = {
         **decision.headers(),
         "Location": f"/api/calls/{relayed.call.id}",
         "Cache-Control": "no-store",
     }
-    return Response(relayed.answer_sdp, status_code=201, media_type="application/sdp", headers=headers)
+    # After the answer is sent: completing the audit row (the pending row already covers a crash) and
+    # attaching the sideband (well within its 1 s bound).
+    async def watch() -> None:  # async, so that Starlette runs it on the loop, not in a thread
+        services.supervisor.watch(relayed.call)
+
+    after = BackgroundTasks()
+    after.add_task(watch)
+    after.add_task(audit.finish, "relayed", 201)
+    return Response(
+        relayed.answer_sdp, status_code=201, media_type="application/sdp", headers=headers, background=after
+    )
