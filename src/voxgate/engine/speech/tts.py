@@ -78,8 +78,9 @@ _CLAUSE_END = re.compile(r"(?<=[,;:])\s+")
 # The longest piece a backend is ever handed. A synthesizer's memory grows with its input: piper's
 # decoder holds every layer of the whole piece's audio at once (about 20 MB per second of speech, kept by
 # onnxruntime's arena for the next piece), so text with no punctuation at all is cut between words rather
-# than spoken in one piece. 80 characters are about 5 s of speech, ~120 MB at piper's peak.
-MAX_PIECE_CHARS = 80
+# than spoken in one piece. 60 characters are about 4 s of speech, ~90 MB at piper's peak (measured in
+# tests/engine/test_engine_memory.py).
+MAX_PIECE_CHARS = 60
 
 
 def split_text(
@@ -169,6 +170,9 @@ class PiperSynthesizer:
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
         opts.log_severity_level = 3
+        # No memory pattern: onnxruntime caches one per input shape, and every piece of text is a new
+        # shape, so the cache (hundreds of MB after a few minutes of speech) grew with everything said.
+        opts.enable_mem_pattern = False
         session = ort.InferenceSession(str(model_path), sess_options=opts, providers=["CPUExecutionProvider"])
         self._voice: Any = PiperVoice(session=session, config=config)
         self._speakers = dict(speakers or {})
