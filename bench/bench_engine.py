@@ -10,6 +10,9 @@
     first 2-4 s of the reply, then the next turn cuts in. N is *held* when every caller's audio frames
     arrive without a gap over ``GAP_LIMIT_MS`` and every turn is answered within ``REPLY_LIMIT_MS``;
     the largest held N is reported.
+(d) memory: the engine's RSS idle, after ``--memory-calls`` sequential calls (each connects, speaks a
+    sentence, hears the reply start, hangs up) at 5 and at the end, and at rest after them; the last
+    should be within 10 % of the one after 5 calls (no growth across calls).
 
 The engine runs in its own process, as ``voxgate engine`` does, with Silero VAD, Whisper tiny.en and the
 echo responder; the aiortc callers (espeak-ng speech on a fake mic) run in this process. Received times
@@ -81,7 +84,8 @@ def serve(port: int, tts: str, beam: int, asr_threads: int, window: float, lag: 
     )
     recognizer.warm_up()
     app = create_engine_app(
-        EngineConfig(api_keys=frozenset({KEY})),
+        # The bench is one key calling many times at once: lift the per-key caps it would hit.
+        EngineConfig(api_keys=frozenset({KEY}), max_calls_per_key=64, max_calls=64, max_live_total=64),
         synthesizer=create_synthesizer(tts),
         observer_factory=voice_observer_factory(SileroModel().detector, recognizer),
     )
@@ -330,6 +334,48 @@ async def bench_capacity(base_url: str, counts: list[int], seconds: float, pid: 
     row("(c) capacity", "largest N held", str(best))
 
 
+# ---- (d) memory ------------------------------------------------------------------------------------
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+async def settled_rss(pid: int) -> float:
+    """The engine's RSS once its calls have wound down (their teardown finishes in the background)."""
+    await asyncio.sleep(2.0)
+    return rss_mb(pid)
+
+
+async def bench_memory(base_url: str, calls: int, pid: int) -> None:
+    idle = await settled_rss(pid)
+    row("(d) memory", "engine RSS idle, MB", f"{idle:.0f}")
+    after_5 = 0.0
+    for index in range(calls):
+        caller = Caller(base_url)
+        try:
+            await caller.connect()
+            await asyncio.sleep(0.3)
+            _, end = await caller.say(SENTENCES[index % len(SENTENCES)])
+            if await caller.reply_after(end) is None:
+                caller.misses += 1
+            await asyncio.sleep(0.5)
+        finally:
+            await caller.close()
+        if index + 1 == 5:
+            after_5 = await settled_rss(pid)
+            row("(d) memory", "engine RSS after 5 sequential calls, MB", f"{after_5:.0f}")
+    after_all = await settled_rss(pid)
+    row("(d) memory", f"engine RSS after {calls} sequential calls, MB", f"{after_all:.0f}")
+    change = (after_all - after_5) / after_5 * 100 if after_5 else 0.0
+    row("(d) memory", f"after {calls} vs after 5", f"{change:+.1f} % (goal: within 10 %)")
+    await asyncio.sleep(5.0)
+    row("(d) memory", "engine RSS at rest 7 s later, MB", f"{rss_mb(pid):.0f}")
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--turns", type=int, default=10)
@@ -343,6 +389,7 @@ async def main() -> None:
     parser.add_argument("--sessions", default="1,2,4,6,8,10,12")
     parser.add_argument("--seconds", type=float, default=25.0, help="length of each capacity run")
     parser.add_argument("--skip", default="", help="parts to skip, e.g. 'a,b'")
+    parser.add_argument("--memory-calls", type=int, default=50, help="sequential calls of part (d)")
     parser.add_argument(
         "--caller-buffer", type=int, default=4, help="packets the callers buffer before decoding (aiortc: 4)"
     )
@@ -382,6 +429,9 @@ async def main() -> None:
             assert server.pid is not None
             counts = [int(n) for n in args.sessions.split(",")]
             await bench_capacity(base_url, counts, args.seconds, server.pid, lag)
+        if "d" not in args.skip:
+            assert server.pid is not None
+            await bench_memory(base_url, args.memory_calls, server.pid)
     finally:
         server.terminate()
         server.join(5)
