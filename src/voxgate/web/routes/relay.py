@@ -195,6 +195,7 @@ async def relay_call(request: Request) -> Response:
         "Location": f"/api/calls/{relayed.call.id}",
         "Cache-Control": "no-store",
     }
+
     # After the answer is sent: completing the audit row (the pending row already covers a crash) and
     # attaching the sideband (well within its 1 s bound).
     async def watch() -> None:  # async, so that Starlette runs it on the loop, not in a thread
