@@ -118,6 +118,7 @@ async def test_sign_in_with_key_sets_a_strict_httponly_cookie(
         # The gateway fixture runs ephemeral mode against the strict fake, not the local engine.
         "console_mode": "ephemeral",
         "simulated_cost": False,
+        "local_engine": None,  # the upstream is not the local engine
     }
     cookie = response.headers["set-cookie"]
     assert f"{COOKIE_NAME}=" in cookie
