@@ -18,16 +18,24 @@ from voxgate.errors import InvalidRequest
 __all__ = ["PCM16_24K_BYTES_PER_MS", "Conversation"]
 
 PCM16_24K_BYTES_PER_MS = 48  # 24 000 samples/s * 2 bytes / 1000
+#: Audio a conversation keeps, all items together: about 11 minutes of 24 kHz PCM16. Past it the oldest
+#: items lose their audio bytes (not their text or their place in usage), so a client that appends and
+#: commits for an hour cannot grow a session's memory without bound.
+MAX_AUDIO_BYTES = 32 * 1024 * 1024
 
 
 class Conversation:
     """Items in order, with insert-after, retrieve, truncate and delete as the protocol defines them."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, max_audio_bytes: int = MAX_AUDIO_BYTES) -> None:
         self.id = new_id("conv")
         self._items: list[dict[str, Any]] = []
-        # item id -> (audio bytes, bytes per millisecond of that audio's format)
+        # item id -> (audio bytes, bytes per millisecond of that audio's format), oldest first
         self._audio: dict[str, tuple[bytes, int]] = {}
+        # item id -> milliseconds of audio it held, kept when its bytes are dropped (usage counts it)
+        self._audio_ms: dict[str, int] = {}
+        self._audio_bytes = 0
+        self._max_audio_bytes = max_audio_bytes
 
     def __len__(self) -> int:
         return len(self._items)
@@ -80,17 +88,37 @@ class Conversation:
                     raise InvalidRequest(
                         "Invalid 'item.content.audio': expected base64-encoded audio.", param="item.content"
                     ) from None
-                self._audio[item["id"]] = (audio, bytes_per_ms)
+                self._keep_audio(item["id"], audio, bytes_per_ms)
 
     def set_audio(self, item_id: str, audio: bytes, bytes_per_ms: int = PCM16_24K_BYTES_PER_MS) -> None:
         """Attach audio to an item (committed user audio or synthesized assistant audio)."""
         self._index(item_id)
+        self._keep_audio(item_id, audio, bytes_per_ms)
+
+    def _keep_audio(self, item_id: str, audio: bytes, bytes_per_ms: int) -> None:
+        self._drop_audio(item_id)
         self._audio[item_id] = (audio, bytes_per_ms)
+        self._audio_ms[item_id] = len(audio) // bytes_per_ms
+        self._audio_bytes += len(audio)
+        for oldest in list(self._audio):
+            if self._audio_bytes <= self._max_audio_bytes:
+                break
+            if oldest != item_id:
+                self._drop_audio(oldest)
+
+    def _drop_audio(self, item_id: str) -> None:
+        held = self._audio.pop(item_id, None)
+        if held is not None:
+            self._audio_bytes -= len(held[0])
+
+    @property
+    def audio_bytes(self) -> int:
+        """Bytes of audio held now, all items together (at most the budget, or one item's worth)."""
+        return self._audio_bytes
 
     def audio_ms(self, item_id: str) -> int:
-        """Milliseconds of audio held by the item (0 if none)."""
-        audio, per_ms = self._audio.get(item_id, (b"", 1))
-        return len(audio) // per_ms
+        """Milliseconds of audio the item holds or held (0 if none): what its input tokens count."""
+        return self._audio_ms.get(item_id, 0)
 
     def previous_id(self, item_id: str) -> str | None:
         """The id of the item just before ``item_id`` (``None`` if it is first)."""
@@ -115,7 +143,8 @@ class Conversation:
     def delete(self, item_id: str) -> None:
         """Remove an item and its audio."""
         del self._items[self._index(item_id)]
-        self._audio.pop(item_id, None)
+        self._drop_audio(item_id)
+        self._audio_ms.pop(item_id, None)
 
     def truncate(self, item_id: str, content_index: int, audio_end_ms: int) -> None:
         """Cut an assistant audio item's audio at ``audio_end_ms`` and drop its transcript.
@@ -139,17 +168,22 @@ class Conversation:
                 f"Audio content of {have_ms}ms is already shorter than {audio_end_ms}ms",
                 param="audio_end_ms",
             )
-        audio, per_ms = self._audio.get(item_id, (b"", PCM16_24K_BYTES_PER_MS))
-        self._audio[item_id] = (audio[: audio_end_ms * per_ms], per_ms)
+        self._cut_audio(item_id, audio_end_ms)
         part["transcript"] = ""
 
     def keep_audio(self, item_id: str, audio_end_ms: int) -> None:
         """Keep only the first ``audio_end_ms`` of an item's audio (what was played of it); the
         transcript stays, as it already holds only what began to play."""
-        if item_id not in self._audio:
-            return
-        audio, per_ms = self._audio[item_id]
-        self._audio[item_id] = (audio[: max(audio_end_ms, 0) * per_ms], per_ms)
+        if item_id in self._audio_ms:
+            self._cut_audio(item_id, max(audio_end_ms, 0))
+
+    def _cut_audio(self, item_id: str, audio_end_ms: int) -> None:
+        ms = min(audio_end_ms, self._audio_ms.get(item_id, 0))
+        held = self._audio.get(item_id)
+        if held is not None:
+            audio, per_ms = held
+            self._keep_audio(item_id, audio[: ms * per_ms], per_ms)
+        self._audio_ms[item_id] = ms  # also for an item whose bytes the budget already dropped
 
     def _index(self, item_id: str, *, param: str = "item_id") -> int:
         for index, item in enumerate(self._items):
