@@ -120,6 +120,7 @@ class FakeOpenAIState:
 
     def reset(self) -> None:
         self.mode = "ok"
+        self.slow_seconds = 5.0  # tests that shorten it must not shorten it for the next one
         self.echo_key = False
         self.sideband_events = None
         self.requests.clear()
