@@ -142,7 +142,7 @@ def test_openai_browser_example_against_the_engine(
     page.wait_for_function(
         "window.failure || window.events.some(e => e.type === 'output_audio_buffer.stopped')", timeout=20_000
     )
-    page.wait_for_timeout(600)  # a quiet stretch after playback, for the level check
+    page.wait_for_timeout(1500)  # a quiet stretch after playback, for the level check
     assert page.evaluate("window.failure") is None, page.evaluate("window.failure")
     events: list[dict[str, Any]] = page.evaluate("window.events")
     for event in events:
@@ -172,7 +172,9 @@ def test_openai_browser_example_against_the_engine(
     started, stopped = arrivals["output_audio_buffer.started"], arrivals["output_audio_buffer.stopped"]
     before = [lvl for t, lvl in levels if t < started]
     during = [lvl for t, lvl in levels if started <= t <= stopped + 200]
-    after = [lvl for t, lvl in levels if t > stopped + 300]
+    # The browser plays behind its jitter buffer, which grows on a loaded machine (0.3–0.6 s seen with
+    # the whole suite on 2 cores): quiet within a second of .stopped.
+    after = [lvl for t, lvl in levels if t > stopped + 1000]
     assert before and during and after
     assert max(before) < 0.01 and max(after) < 0.01, (max(before), max(after))
     loud_ms = 20 * sum(lvl > 0.02 for lvl in during)
