@@ -6,6 +6,7 @@ import json
 from decimal import Decimal
 from typing import Any
 
+from tests.support.usage import REFERENCE_USAGE
 from voxgate.core.call_observer import (
     CallObserver,
     RecordItem,
@@ -75,19 +76,7 @@ def test_a_spoken_turn_and_its_reply_become_items_a_transcription_and_a_priced_r
     # 3 s at $0.017 per minute.
     assert transcription.transcription.cost_usd == Decimal("0.017") * 3 / 60
     assert transcription.transcription.seconds == 3
-    usage = {
-        "total_tokens": 320,
-        "input_tokens": 132,
-        "output_tokens": 188,
-        "input_token_details": {
-            "text_tokens": 59,
-            "audio_tokens": 73,
-            "image_tokens": 0,
-            "cached_tokens": 64,
-            "cached_tokens_details": {"text_tokens": 0, "audio_tokens": 64, "image_tokens": 0},
-        },
-        "output_token_details": {"text_tokens": 41, "audio_tokens": 147},
-    }
+    usage = REFERENCE_USAGE
     done = watch.feed(
         event(
             {

@@ -7,23 +7,11 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from tests.support.usage import REFERENCE_USAGE as USAGE
 from voxgate.core import export
 from voxgate.core.ledger import CallDetail, CallItem, CallRecord, CallResponse, CallSummary, Transcription
 
 START = datetime(2026, 12, 1, 14, 5, 0, tzinfo=UTC)
-USAGE = {
-    "total_tokens": 320,
-    "input_tokens": 132,
-    "output_tokens": 188,
-    "input_token_details": {
-        "text_tokens": 59,
-        "audio_tokens": 73,
-        "image_tokens": 0,
-        "cached_tokens": 64,
-        "cached_tokens_details": {"text_tokens": 0, "audio_tokens": 64, "image_tokens": 0},
-    },
-    "output_token_details": {"text_tokens": 41, "audio_tokens": 147},
-}
 
 
 def make_detail(

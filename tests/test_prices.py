@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.usage import REFERENCE_USAGE
 from voxgate.core.prices import (
     PriceTable,
     TokenPrices,
@@ -16,21 +17,6 @@ from voxgate.core.prices import (
     response_cost,
     transcription_cost,
 )
-
-# The GA reference's own example (openai-realtime-ga.md §5.1): every cached token is audio.
-REFERENCE_USAGE: dict[str, Any] = {
-    "total_tokens": 320,
-    "input_tokens": 132,
-    "output_tokens": 188,
-    "input_token_details": {
-        "text_tokens": 59,
-        "audio_tokens": 73,
-        "image_tokens": 0,
-        "cached_tokens": 64,
-        "cached_tokens_details": {"text_tokens": 0, "audio_tokens": 64, "image_tokens": 0},
-    },
-    "output_token_details": {"text_tokens": 41, "audio_tokens": 147},
-}
 
 
 def usage(
