@@ -8,7 +8,6 @@ and no coordination is needed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -36,7 +35,6 @@ class Retention:
         self._interval = interval_s
         self._purge_tickets = purge_tickets
         self._task: asyncio.Task[None] | None = None
-        self._stop = asyncio.Event()
 
     async def prune_once(self, now: datetime | None = None) -> int:
         """One pass; returns how many calls had their transcripts pruned."""
@@ -53,22 +51,15 @@ class Retention:
             self._task = asyncio.create_task(self._loop(), name="retention")
 
     async def _loop(self) -> None:
-        while not self._stop.is_set():
+        while True:
             try:
                 await self.prune_once()
             except Exception:
                 log.warning("retention pass failed; will retry", exc_info=True)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), self._interval)
+            await asyncio.sleep(self._interval)
 
     async def aclose(self) -> None:
-        """Stop after the pass in progress: a database call cut off by a cancel leaves the driver's
-        thread to answer a loop that may be gone by then."""
         if self._task is not None:
-            self._stop.set()
-            try:
-                await asyncio.wait_for(asyncio.shield(self._task), 5.0)
-            except TimeoutError:
-                self._task.cancel()
+            self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None

@@ -85,7 +85,6 @@ class Supervisor:
         # Calls this replica hung up itself: when their sideband closes there is nothing to re-attach to.
         self._hung_up: set[str] = set()
         self._scan: asyncio.Task[None] | None = None
-        self._stopping = asyncio.Event()
         #: Told of each call this replica attaches to (tests and metrics listen here).
         self.on_attached: Callable[[CallRecord], Awaitable[None] | None] | None = None
 
@@ -98,17 +97,8 @@ class Supervisor:
 
     async def aclose(self) -> None:
         """Detach from every call without ending it, and free their leases for another replica."""
-        scan, self._scan = self._scan, None
-        if scan is not None:
-            # Let a scan in progress finish its query: a database call cut off by a cancel leaves the
-            # driver's thread to answer a loop that may be gone by then.
-            self._stopping.set()
-            try:
-                await asyncio.wait_for(asyncio.shield(scan), 5.0)
-            except TimeoutError:
-                scan.cancel()
-            await asyncio.gather(scan, return_exceptions=True)
-        tasks = list(self._watches.values())
+        tasks = [t for t in (self._scan, *self._watches.values()) if t is not None]
+        self._scan = None
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -122,7 +112,7 @@ class Supervisor:
 
     def watch(self, call: CallRecord) -> None:
         """Supervise ``call`` from now on (if no other replica does)."""
-        if call.id in self._watches or not call.live or self._stopping.is_set():
+        if call.id in self._watches or not call.live:
             return
         task = asyncio.create_task(self._supervise(call), name=f"supervise-{call.id}")
         self._watches[call.id] = task
@@ -275,12 +265,10 @@ class Supervisor:
     # ---- replicas ------------------------------------------------------------------------------------
 
     async def _scan_loop(self) -> None:
-        while not self._stopping.is_set():
+        while True:
             try:
                 for call in await self.ledger.live_calls():
-                    if not self._stopping.is_set():
-                        self.watch(call)
+                    self.watch(call)
             except Exception:
                 log.warning("could not scan the ledger for unwatched calls", exc_info=True)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self._config.scan_interval_s)
+            await asyncio.sleep(self._config.scan_interval_s)
