@@ -52,11 +52,11 @@ class Retention:
 
     async def _loop(self) -> None:
         while True:
+            await asyncio.sleep(self._interval)  # not at startup: see Supervisor._scan_loop
             try:
                 await self.prune_once()
             except Exception:
                 log.warning("retention pass failed; will retry", exc_info=True)
-            await asyncio.sleep(self._interval)
 
     async def aclose(self) -> None:
         if self._task is not None:

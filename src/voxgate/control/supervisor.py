@@ -266,9 +266,11 @@ class Supervisor:
 
     async def _scan_loop(self) -> None:
         while True:
+            # Sleep first: a query started at startup and cancelled by a quick shutdown left aiosqlite's
+            # thread answering a closed loop (a flaky teardown error).
+            await asyncio.sleep(self._config.scan_interval_s)
             try:
                 for call in await self.ledger.live_calls():
                     self.watch(call)
             except Exception:
                 log.warning("could not scan the ledger for unwatched calls", exc_info=True)
-            await asyncio.sleep(self._config.scan_interval_s)
