@@ -1,7 +1,11 @@
 """Rate limiting with the ``limits`` library: moving windows, in memory or shared through Redis.
 
-With Redis, each check is one atomic Lua script on the server, so several replicas sharing a Redis grant
-exactly the configured budget however their requests interleave.
+With Redis, a check of every window of a limit (say 10/minute and 100/hour) is one round trip: one
+atomic Lua script, ``limits``' own moving-window script extended to several windows (:data:`_WINDOWS_LUA`),
+over ``limits``' key layout and list format. The script tests every window before it counts in any, so a
+request refused by the hourly window does not use up the minute's budget, and several replicas sharing a
+Redis grant exactly the configured budget however their requests interleave. (``limits`` checks one
+window per call, and its window statistics take another: four round trips for two windows.)
 
 A Redis that is down or hung costs a request at most ``timeout`` seconds per call (connect and read
 timeouts, no retries): the limiter then raises :class:`LimiterUnavailable`, which the web layer answers
@@ -18,10 +22,10 @@ from functools import partial
 from typing import ClassVar, TypeVar
 
 from limits import RateLimitItem, parse_many
-from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
-from redis.asyncio import ConnectionPool
+from redis.asyncio import ConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
@@ -101,25 +105,68 @@ def _policy(items: Sequence[RateLimitItem]) -> str:
     return ", ".join(f"{item.amount};w={item.get_expiry()}" for item in items)
 
 
+# KEYS: one list per window (newest timestamp first, at most `limit` long, as limits keeps it).
+# ARGV: now, consume (1 or 0), then limit and expiry per window. Returns the first full window's number
+# (0: none) and, per window, the entries inside it and the oldest of them.
+_WINDOWS_LUA = """
+local now = tonumber(ARGV[1])
+local refused = 0
+for i = 1, #KEYS do
+    local limit, expiry = tonumber(ARGV[2 * i + 1]), tonumber(ARGV[2 * i + 2])
+    local entry = redis.call('lindex', KEYS[i], limit - 1)
+    if entry and tonumber(entry) >= now - expiry then
+        refused = i
+        break
+    end
+end
+if refused == 0 and ARGV[2] == '1' then
+    for i = 1, #KEYS do
+        local limit, expiry = tonumber(ARGV[2 * i + 1]), tonumber(ARGV[2 * i + 2])
+        redis.call('lpush', KEYS[i], ARGV[1])
+        redis.call('ltrim', KEYS[i], 0, limit - 1)
+        redis.call('expire', KEYS[i], expiry)
+    end
+end
+local result = {refused}
+for i = 1, #KEYS do
+    local limit, expiry = tonumber(ARGV[2 * i + 1]), tonumber(ARGV[2 * i + 2])
+    local low, high, found = 0, math.min(limit, redis.call('llen', KEYS[i])) - 1, -1
+    while low <= high do  -- the oldest entry still inside the window (the list is newest first)
+        local mid = math.floor((low + high) / 2)
+        if tonumber(redis.call('lindex', KEYS[i], mid)) >= now - expiry then
+            found = mid
+            low = mid + 1
+        else
+            high = mid - 1
+        end
+    end
+    local oldest = found >= 0 and redis.call('lindex', KEYS[i], found) or ARGV[1]
+    result[#result + 1] = found + 1
+    result[#result + 1] = oldest
+end
+return result
+"""
+
+
 class RateLimiter:
-    """Moving-window limits over one storage, which this object owns and closes."""
+    """Moving-window limits over one storage (Redis or this process's memory), which this object owns and
+    closes."""
 
     def __init__(
         self, redis_url: str | None = None, *, key_prefix: str = "voxgate", timeout: float = REDIS_TIMEOUT_S
     ) -> None:
         self._pool: ConnectionPool | None = None
-        self.storage: Storage
+        self._redis: Redis | None = None
+        self._prefix = key_prefix
+        self._memory: MemoryStorage | None = None
         if redis_url:
             self._pool = ConnectionPool.from_url(redis_url, **redis_options(timeout))
-            self.storage = RedisStorage(
-                "async+" + redis_url,
-                implementation="redispy",
-                key_prefix=key_prefix,
-                connection_pool=self._pool,  # type: ignore[arg-type]  # passed through to redis-py
-            )
+            self._redis = Redis(connection_pool=self._pool)
+            # EVALSHA, falling back to EVAL once per connection pool if Redis lost the script.
+            self._windows = self._redis.register_script(_WINDOWS_LUA)
         else:
-            self.storage = MemoryStorage()
-        self._limiter = MovingWindowRateLimiter(self.storage)
+            self._memory = MemoryStorage()
+            self._limiter = MovingWindowRateLimiter(self._memory)
 
     @property
     def backend(self) -> str:
@@ -133,12 +180,40 @@ class RateLimiter:
                 "The rate limiter is unavailable; try again shortly.", retry_after=RETRY_AFTER_S
             ) from exc
 
+    async def _redis_windows(
+        self, items: Sequence[RateLimitItem], identifiers: tuple[str, ...], *, consume: bool
+    ) -> Decision:
+        """Every window in one script run: the refusing window's figures, or the tightest window's."""
+        now = time.time()
+        args: list[float | int] = [now, 1 if consume else 0]
+        for item in items:
+            args += [item.amount, item.get_expiry()]
+        keys = [f"{self._prefix}:{item.key_for(*identifiers)}" for item in items]
+        reply = await self._call(partial(self._windows, keys=keys, args=args))
+        refused = int(reply[0])
+        decisions = [
+            Decision(
+                refused == 0,
+                item.amount,
+                max(0, item.amount - int(reply[1 + 2 * i])),
+                max(0, math.ceil(float(reply[2 + 2 * i]) + item.get_expiry() - now)),
+                _policy(items),
+            )
+            for i, item in enumerate(items)
+        ]
+        if refused:
+            return decisions[refused - 1]
+        return min(decisions, key=lambda decision: decision.remaining)
+
     async def _stats(self, item: RateLimitItem, identifiers: tuple[str, ...]) -> tuple[int, int]:
         stats = await self._call(partial(self._limiter.get_window_stats, item, *identifiers))
         return stats.remaining, max(0, math.ceil(stats.reset_time - time.time()))
 
     async def hit(self, items: Sequence[RateLimitItem], *identifiers: str) -> Decision:
-        """Count one request against each limit in ``items`` (smallest window first) until one is full."""
+        """Count one request against each limit in ``items`` (smallest window first), unless one is full."""
+        assert items, "at least one limit is required"
+        if self._redis is not None:
+            return await self._redis_windows(items, identifiers, consume=True)
         tightest: Decision | None = None
         for item in items:
             allowed = await self._call(partial(self._limiter.hit, item, *identifiers))
@@ -148,11 +223,14 @@ class RateLimiter:
                 return decision
             if tightest is None or remaining < tightest.remaining:
                 tightest = decision
-        assert tightest is not None, "at least one limit is required"
+        assert tightest is not None
         return tightest
 
     async def check(self, items: Sequence[RateLimitItem], *identifiers: str) -> Decision:
         """Whether one more request would pass, without counting it."""
+        assert items, "at least one limit is required"
+        if self._redis is not None:
+            return await self._redis_windows(items, identifiers, consume=False)
         for item in items:
             if not await self._call(partial(self._limiter.test, item, *identifiers)):
                 remaining, reset = await self._stats(item, identifiers)
@@ -163,15 +241,18 @@ class RateLimiter:
 
     async def ping(self) -> bool:
         """Whether the store answers (False for a dead or hung Redis, within the timeout)."""
+        if self._redis is None:
+            return True
         try:
-            return bool(await self.storage.check())
-        except (RedisError, StorageError, OSError):
+            return bool(await self._redis.ping())
+        except (RedisError, OSError):
             return False
 
     async def aclose(self) -> None:
-        if self._pool is not None:
-            await self._pool.aclose()
+        if self._redis is not None:
+            await self._redis.aclose(close_connection_pool=True)
+            self._redis = None
             self._pool = None
-        elif isinstance(self.storage, MemoryStorage) and self.storage.timer is not None:
+        elif self._memory is not None and self._memory.timer is not None:
             # The memory storage expires keys with a background task of its own.
-            self.storage.timer.cancel()
+            self._memory.timer.cancel()
