@@ -79,7 +79,7 @@ _CLAUSE_END = re.compile(r"(?<=[,;:])\s+")
 # decoder holds every layer of the whole piece's audio at once (about 20 MB per second of speech, kept by
 # onnxruntime's arena for the next piece), so text with no punctuation at all is cut between words rather
 # than spoken in one piece. 60 characters are about 4 s of speech, ~90 MB at piper's peak (measured in
-# tests/engine/test_engine_memory.py).
+# tests/engine/server/test_engine_memory.py).
 MAX_PIECE_CHARS = 60
 
 

@@ -33,7 +33,7 @@ from voxgate.engine.speech.tts import EspeakSynthesizer
 
 pytestmark = pytest.mark.browser
 
-PAGES = Path(__file__).resolve().parent / "pages"
+PAGES = Path(__file__).resolve().parents[1] / "pages"
 PHRASE = "the quick brown fox jumps over the lazy dog"
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from tests.engine.conftest import API_KEY, EngineServer
 from tests.engine.realtime_kit import check_server_event
-from tests.engine.test_voice_webrtc import voice_server
+from tests.engine.voice.test_voice_webrtc import voice_server
 from tests.engine.voice_kit import SENTENCES, espeak, frame_rms
 from voxgate.client import RealtimeClient
 from voxgate.engine.speech.wer import word_error_rate

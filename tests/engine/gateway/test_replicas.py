@@ -20,8 +20,8 @@ import httpx
 import pytest
 
 from tests.engine.conftest import API_KEY, EngineServer
+from tests.engine.gateway.test_relay import eventually, relay, text_turn
 from tests.engine.realtime_kit import RtcClient
-from tests.engine.test_relay import eventually, relay, text_turn
 from tests.support.server import free_port
 from voxgate.adapters.leases import RedisLeases
 from voxgate.adapters.sql import AccountStore, Database, LedgerStore

@@ -24,7 +24,7 @@ from voxgate.engine.voice.frames import (
 )
 from voxgate.engine.voice.input_audio import InputResampler, decode_input
 from voxgate.engine.voice.pipeline import Pipeline
-from voxgate.engine.voice.transcriber import split_deltas, transcription_usage
+from voxgate.engine.realtime.transcription import split_deltas, transcription_usage
 from voxgate.engine.voice.turn_detector import TurnDetector, TurnParams
 from voxgate.engine.voice.vad_stage import VadStage
 

@@ -10,7 +10,7 @@ from openai import AsyncOpenAI
 
 from tests.engine.realtime_kit import sdk_reader
 from voxgate.engine.realtime.conversation import Conversation
-from voxgate.engine.realtime.tasks import TaskOwner
+from voxgate.engine.tasks import TaskOwner
 
 
 async def test_an_unexpected_error_in_a_handler_is_an_error_event_and_the_session_goes_on(
@@ -61,7 +61,7 @@ async def test_the_task_owner_logs_reports_and_cancels(caplog: pytest.LogCapture
         raise ValueError("boom")
 
     owner = TaskOwner("session sess_test", on_failure=report)
-    caplog.set_level(logging.ERROR, logger="voxgate.engine.realtime.tasks")
+    caplog.set_level(logging.ERROR, logger="voxgate.engine.tasks")
     owner.spawn(fail(), "the failing task")
     forever = owner.spawn(asyncio.sleep(3600), "the sleeper")
     for _ in range(10):

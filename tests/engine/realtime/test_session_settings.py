@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from tests.engine.test_voice_observer import ScriptedRecognizer, open_session, silence, speech
+from tests.engine.voice.test_voice_observer import ScriptedRecognizer, open_session, silence, speech
 from voxgate.engine.realtime import settings as settings_module
 from voxgate.engine.realtime.session_config import apply_update, default_session, parse_session_request
 from voxgate.engine.realtime.settings import SessionSettings
-from voxgate.engine.realtime.turns import TurnParams
+from voxgate.engine.turns import TurnParams
 
 
 async def test_turn_settings_are_parsed_once_per_update_not_per_window(

@@ -8,7 +8,7 @@ import base64
 import json
 from typing import Any
 
-from tests.engine.test_voice_observer import ScriptedRecognizer, open_session, silence, speech
+from tests.engine.voice.test_voice_observer import ScriptedRecognizer, open_session, silence, speech
 from voxgate.engine.assistants.responder import EchoResponder, ResponderRequest, TextDelta
 from voxgate.engine.realtime.realtime_session import RealtimeSession
 

@@ -12,7 +12,7 @@ from typing import Any
 from openai import AsyncOpenAI
 
 from tests.engine.conftest import EngineServer
-from tests.engine.test_webrtc import start_call, wait_for
+from tests.engine.rtc.test_webrtc import start_call, wait_for
 from tests.engine.voice_kit import SENTENCES, SpeakingMic, TimedRtcClient, espeak, recognizer, speech_edges
 from voxgate.engine.speech.tts import EspeakSynthesizer
 from voxgate.engine.speech.vad import SileroModel

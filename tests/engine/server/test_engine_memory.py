@@ -24,7 +24,7 @@ from voxgate.engine.speech.tts import piper_available
 
 pytestmark = pytest.mark.skipif(not piper_available(), reason="needs piper (pip install 'voxgate[piper]')")
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 WORDS = " ".join(f"word{n % 97}" for n in range(5000))
 GOAL_MB = 200
 # A reply as long as max_output_chars allows, read back in full (measured: ~245 MB).
