@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from voxgate.engine.assistants.responder import Responder, ResponderEvent, ResponderRequest, TextDelta
+from voxgate.engine.ports import Responder, ResponderEvent, ResponderRequest, TextDelta
 
 __all__ = ["CHARS_PER_TOKEN", "CappedResponder"]
 

@@ -31,7 +31,7 @@ from openai.types.chat import (
 )
 from openai.types.chat.chat_completion_chunk import ChoiceDeltaToolCall
 
-from voxgate.engine.assistants.responder import FunctionCall, ResponderEvent, ResponderRequest, TextDelta
+from voxgate.engine.ports import FunctionCall, ResponderEvent, ResponderRequest, TextDelta
 from voxgate.errors import (
     UpstreamAuthFailed,
     UpstreamBusy,

@@ -1,4 +1,5 @@
-"""What writes the assistant's words: a tiny ``Responder`` protocol and the built-in ``EchoResponder``.
+"""What writes the assistant's words: the built-in ``EchoResponder`` (the ``Responder`` protocol and its
+types live in :mod:`voxgate.engine.ports`; they are re-exported here for responders' authors).
 
 A responder turns (conversation items, instructions, tools) into a stream of :class:`TextDelta` and
 :class:`FunctionCall`. The engine turns that stream into the GA event sequence (text or audio), so a
@@ -11,9 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from collections.abc import AsyncIterator
+from typing import Any
+
+from voxgate.engine.ports import FunctionCall, Responder, ResponderEvent, ResponderRequest, TextDelta
 
 __all__ = [
     "ECHO_MAX_WORDS",
@@ -24,45 +26,6 @@ __all__ = [
     "ResponderRequest",
     "TextDelta",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class ResponderRequest:
-    """Everything one response may depend on; items are GA conversation items (JSON dicts)."""
-
-    items: Sequence[dict[str, Any]]
-    instructions: str = ""
-    tools: Sequence[dict[str, Any]] = ()
-    tool_choice: str | dict[str, Any] = "auto"
-    max_output_tokens: int | None = None
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class TextDelta:
-    """A piece of the assistant's reply text (spoken when the response has audio output)."""
-
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class FunctionCall:
-    """A complete tool call; ``arguments`` is a JSON string. ``call_id`` is generated when empty."""
-
-    name: str
-    arguments: str = "{}"
-    call_id: str = ""
-
-
-ResponderEvent = TextDelta | FunctionCall
-
-
-class Responder(Protocol):
-    """Produces one response. Cancellation arrives as ``CancelledError`` at any ``await``."""
-
-    def respond(self, request: ResponderRequest) -> AsyncIterator[ResponderEvent]:
-        """Stream the response's text deltas and function calls, in output order."""
-        ...
 
 
 # The echo quotes at most this many words of a turn: a demo that read back a whole pasted book would

@@ -12,7 +12,7 @@ import binascii
 import copy
 from typing import Any
 
-from voxgate.engine.realtime.ids import new_id
+from voxgate.engine.ids import new_id
 from voxgate.errors import InvalidRequest
 
 __all__ = ["PCM16_24K_BYTES_PER_MS", "Conversation"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from voxgate.engine.realtime.ids import new_id
+from voxgate.engine.ids import new_id
 from voxgate.errors import InvalidRequest, VoxgateError
 
 __all__ = [

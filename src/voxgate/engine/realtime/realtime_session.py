@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import json
 import logging
 import time
@@ -32,9 +33,16 @@ from openai.types.realtime import (
     SessionUpdateEvent,
 )
 
-from voxgate.engine.assistants.responder import Responder, ResponderRequest
 from voxgate.engine.config import EngineConfig
-from voxgate.engine.ports import AudioPlayback, InputObserverFactory
+from voxgate.engine.ids import new_id
+from voxgate.engine.ports import (
+    AudioPlayback,
+    FinishInterruption,
+    Heard,
+    InputObserverFactory,
+    Responder,
+    ResponderRequest,
+)
 from voxgate.engine.realtime.audio_out import audio_out_for
 from voxgate.engine.realtime.client_events import ClientEvent, ClientEventError, parse_client_event
 from voxgate.engine.realtime.conversation import Conversation
@@ -46,18 +54,18 @@ from voxgate.engine.realtime.events import (
     session_event,
     session_expired,
 )
-from voxgate.engine.realtime.ids import new_id
 from voxgate.engine.realtime.input_buffer import InputAudioBuffer, bytes_per_ms
 from voxgate.engine.realtime.output_buffer import PlaybackCut
 from voxgate.engine.realtime.response import ResponseRun
 from voxgate.engine.realtime.response_plan import plan_response
 from voxgate.engine.realtime.session_config import apply_update, echo_session, parse_session_request
 from voxgate.engine.realtime.settings import SessionSettings
-from voxgate.engine.realtime.tasks import TaskOwner
+from voxgate.engine.realtime.transcription import transcription_events
 from voxgate.engine.realtime.transcripts import TranscriptBook
-from voxgate.engine.realtime.turns import TurnParams
 from voxgate.engine.realtime.usage import RateWindow
 from voxgate.engine.speech.base import SpeechSynthesizer
+from voxgate.engine.tasks import TaskOwner
+from voxgate.engine.turns import TurnParams
 from voxgate.errors import InvalidRequest, VoxgateError
 
 __all__ = ["Interruption", "RealtimeSession", "Sink"]
@@ -308,6 +316,54 @@ class RealtimeSession:
         could still need, so a long silent call doesn't fill the buffer)."""
         self._buffer.discard_before(round(before_ms * self._input_per_ms()))
 
+    # ---- what the voice pipeline reports (the VoiceSession port) -----------------------------------
+
+    @property
+    def transcription_language(self) -> str | None:
+        """The language the client asked the transcription to use (None: detect)."""
+        return self.settings.transcription_language
+
+    def new_turn_id(self) -> str:
+        """A user turn becomes a conversation item: its id is an item id."""
+        return new_id("item")
+
+    async def speech_started(self, turn_id: str, audio_start_ms: int) -> None:
+        """``input_audio_buffer.speech_started`` for the item the turn will become."""
+        await self.emit(
+            server_event("input_audio_buffer.speech_started", audio_start_ms=audio_start_ms, item_id=turn_id)
+        )
+
+    async def speech_stopped(self, turn_id: str, audio_end_ms: int) -> None:
+        """``input_audio_buffer.speech_stopped``; the pipeline commits the turn next."""
+        await self.emit(
+            server_event("input_audio_buffer.speech_stopped", audio_end_ms=audio_end_ms, item_id=turn_id)
+        )
+
+    async def idle_timeout(self, turn_id: str, audio_start_ms: int, audio_end_ms: int) -> None:
+        """``input_audio_buffer.timeout_triggered``; the pipeline commits the silence and responds."""
+        await self.emit(
+            server_event(
+                "input_audio_buffer.timeout_triggered",
+                item_id=turn_id,
+                audio_start_ms=audio_start_ms,
+                audio_end_ms=audio_end_ms,
+            )
+        )
+
+    def expect_transcript(self, turn_id: str) -> None:
+        """A response including this item waits for its words."""
+        self.transcripts.expect(turn_id)
+
+    async def transcribed(self, turn_id: str, heard: Heard) -> None:
+        """Keep the words for the responder, fill in the item's transcript and send the transcription
+        events the client asked for (:mod:`~voxgate.engine.realtime.transcription`)."""
+        self.transcripts.settle(turn_id, heard.text)
+        transcription = self.settings.transcription
+        if transcription and heard.text is not None:
+            self.set_input_transcript(turn_id, heard.text)
+        for event in transcription_events(turn_id, heard, transcription):
+            await self.emit(event)
+
     def set_input_transcript(self, item_id: str, transcript: str) -> None:
         """Fill in a user audio item's transcript (what ``conversation.item.retrieve`` then shows)."""
         item = next((i for i in self.conversation.items() if i["id"] == item_id), None)
@@ -425,14 +481,15 @@ class RealtimeSession:
 
     # ---- barge-in ----------------------------------------------------------------------------------
 
-    def stop_playback(self) -> Interruption:
+    def stop_playback(self) -> FinishInterruption:
         """Barge-in, step one, synchronous so not one more frame of the reply goes out: drop the unplayed
         output audio, refuse late chunks of the responses in flight and cancel the active response
-        (``turn_detected``), holding its closing events for :meth:`interrupt`."""
+        (``turn_detected``), holding its closing events for :meth:`interrupt` (what is returned)."""
         run = self._active
         if run is not None:
             run.hold_cancel("turn_detected")
-        return Interruption(self._out.interrupt(run.id if run is not None else None), run)
+        cut = Interruption(self._out.interrupt(run.id if run is not None else None), run)
+        return functools.partial(self.interrupt, cut)
 
     async def interrupt(self, interruption: Interruption) -> None:
         """Barge-in, step two (after ``speech_started``): ``output_audio_buffer.cleared`` if audio was

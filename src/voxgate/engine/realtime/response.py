@@ -24,11 +24,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from voxgate.engine.assistants.responder import FunctionCall, Responder, ResponderRequest, TextDelta
+from voxgate.engine.ids import new_id
+from voxgate.engine.ports import FunctionCall, Responder, ResponderRequest, TextDelta
 from voxgate.engine.realtime.audio_out import AudioOut, DeltaAudioOut, ItemVoice
 from voxgate.engine.realtime.conversation import PCM16_24K_BYTES_PER_MS, Conversation
 from voxgate.engine.realtime.events import item_event, public_item, rate_limits_updated, server_event
-from voxgate.engine.realtime.ids import new_id
 from voxgate.engine.realtime.usage import RateWindow, count_text_tokens, usage
 from voxgate.engine.speech.base import SpeechSynthesizer
 from voxgate.errors import VoxgateError

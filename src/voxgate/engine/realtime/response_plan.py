@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from voxgate.engine.assistants.responder import ResponderRequest
+from voxgate.engine.ports import ResponderRequest
 from voxgate.engine.realtime.conversation import Conversation
 from voxgate.engine.realtime.input_buffer import bytes_per_ms
 from voxgate.engine.realtime.response import ResponsePlan

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
 
-from voxgate.engine.realtime.turns import TurnParams
+from voxgate.engine.turns import TurnParams
 
 __all__ = ["PCM_24K", "SessionSettings"]
 

@@ -19,10 +19,10 @@ from av import AudioFrame, AudioResampler
 
 from voxgate.engine.ports import AudioPlayback
 from voxgate.engine.realtime.realtime_session import RealtimeSession
-from voxgate.engine.realtime.tasks import TaskOwner
 from voxgate.engine.rtc.ice_pacing import prompt_ice
 from voxgate.engine.rtc.offer import Offer
 from voxgate.engine.rtc.peer import Peer
+from voxgate.engine.tasks import TaskOwner
 from voxgate.errors import InvalidRequest
 
 __all__ = ["EVENTS_CHANNEL", "RtcCall"]

@@ -16,8 +16,8 @@ from typing import Any, Literal
 from voxgate.engine.assistants.capped import CappedResponder
 from voxgate.engine.assistants.responder import EchoResponder, Responder
 from voxgate.engine.config import EngineConfig
+from voxgate.engine.ids import new_id
 from voxgate.engine.ports import AudioPlayback, InputObserverFactory
-from voxgate.engine.realtime.ids import new_id
 from voxgate.engine.realtime.realtime_session import RealtimeSession
 from voxgate.engine.realtime.session_config import apply_update, default_session, parse_session_request
 from voxgate.engine.rtc.offer import read_offer

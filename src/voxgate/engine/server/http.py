@@ -25,7 +25,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
 from voxgate.engine.config import EngineConfig
-from voxgate.engine.realtime.ids import new_id
+from voxgate.engine.ids import new_id
 from voxgate.engine.realtime.session_config import echo_session, parse_session_request
 from voxgate.engine.server.calls_body import read_call_request
 from voxgate.engine.server.engine import Engine

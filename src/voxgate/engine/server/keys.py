@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from voxgate.engine.realtime.ids import new_id
+from voxgate.engine.ids import new_id
 from voxgate.errors import AuthenticationFailed
 
 __all__ = ["Credential", "KeyStore", "MintedKey", "bearer_token", "key_fingerprint", "mask_key"]

@@ -7,12 +7,12 @@ Input side, one module per stage (each plugged into a session as its input obser
 * :mod:`~voxgate.engine.voice.input_audio` — session input format → 16 kHz, the stream clock
 * :mod:`~voxgate.engine.voice.vad_stage` — VAD windows → probabilities
 * :mod:`~voxgate.engine.voice.turn_detector` — ``server_vad``/``semantic_vad`` turns, idle timeout
-* :mod:`~voxgate.engine.voice.transcriber` — one ASR call per committed turn, transcription events
-* :mod:`~voxgate.engine.realtime.transcripts` — what was heard, for the responder
+* :mod:`~voxgate.engine.voice.transcriber` — one ASR call per committed turn, reported as ``Heard``
 * :mod:`~voxgate.engine.voice.observer` — the wiring: ``voice_observer_factory(vad_factory, recognizer)``
 
-Output side: :mod:`~voxgate.engine.realtime.captions` releases the spoken reply's transcript as its audio
-plays. Heavy libraries stay in :mod:`voxgate.engine.speech`; nothing here imports them.
+The pipeline drives a :class:`~voxgate.engine.ports.VoiceSession` and imports nothing of the protocol
+packages (import-linter checks it): the GA Realtime and the GPT-Live sessions both plug it in. Heavy
+libraries stay in :mod:`voxgate.engine.speech` (behind its ``base`` protocols); nothing here imports them.
 
 Wiring::
 

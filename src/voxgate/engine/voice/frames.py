@@ -7,6 +7,7 @@ Control frames are decisions of the turn detector; the observer turns them into 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 __all__ = [
@@ -30,7 +31,7 @@ class InputAudioFrame(Frame):
     """A chunk of user audio as the session received it (in its input format)."""
 
     pcm: bytes
-    audio_format: dict[str, object]
+    audio_format: Mapping[str, object]
 
 
 @dataclass(frozen=True, slots=True)

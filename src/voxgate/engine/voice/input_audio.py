@@ -8,12 +8,11 @@ time base for ``audio_start_ms``/``audio_end_ms`` and for committing spans of th
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 
 from voxgate.engine.audio import SPEECH_RATE, StreamResampler, int16_to_pcm16
-from voxgate.engine.realtime.input_buffer import bytes_per_ms
 from voxgate.engine.voice.frames import Frame, InputAudioFrame, SpeechAudioFrame
 
 __all__ = ["InputResampler", "decode_input"]
@@ -37,7 +36,7 @@ def _alaw_table() -> np.ndarray:
 _G711 = {"audio/pcmu": _ulaw_table(), "audio/pcma": _alaw_table()}
 
 
-def decode_input(data: bytes, audio_format: dict[str, object]) -> tuple[bytes, int]:
+def decode_input(data: bytes, audio_format: Mapping[str, object]) -> tuple[bytes, int]:
     """``(pcm16, sample_rate)`` of input audio in a GA format (G.711 is decoded, PCM passes through)."""
     table = _G711.get(str(audio_format.get("type", "audio/pcm")))
     if table is None:
@@ -58,8 +57,8 @@ class InputResampler:
         """Resample one input chunk; other frames pass through."""
         if not isinstance(frame, InputAudioFrame):
             return [frame]
-        self.position_ms += len(frame.pcm) / bytes_per_ms(frame.audio_format)
         pcm, rate = decode_input(frame.pcm, frame.audio_format)
+        self.position_ms += len(pcm) * 500 / rate  # PCM16: 2 bytes a sample
         if self._resampler is None or self._resampler.from_rate != rate:
             # A new format mid-session (session.update): start a new filter; the clock carries on.
             self._resampler = StreamResampler(rate, self.rate)

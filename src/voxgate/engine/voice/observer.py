@@ -9,25 +9,26 @@ on_committed ─▶ Transcriber (once per turn, in a thread) ─▶ transcript �
 
 The stages run synchronously inside ``on_audio``, so a decision is taken while the audio proving it is
 handled; the one thing that cannot wait, silencing the assistant on barge-in, happens right there
-(``session.stop_playback()``). Everything that emits events runs in order on one worker task: speech
-started (then the interruption: ``cleared``, the cancelled response, the truncated item), speech
-stopped and the commit of exactly the turn's span of the input stream, idle timeouts. Every commit,
-the client's own included, is transcribed once; a turn the detector committed then gets a response
-(``create_response``) once its words are known, unless the user has started speaking again.
+(``session.stop_playback()``). Everything the session reports runs in order on one worker task: speech
+started (then the rest of the interruption, in the protocol's terms), speech stopped and the commit of
+exactly the turn's span of the input stream, idle timeouts. Every commit, the client's own included, is
+transcribed once; a turn the detector committed then gets a response (``create_response``) once its
+words are known, unless the user has started speaking again.
+
+The pipeline knows only :class:`~voxgate.engine.ports.VoiceSession`: the GA Realtime session and the
+GPT-Live session both drive it, each telling its client what the decisions mean in its own events.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any
 
-from voxgate.engine.ports import InputObserverFactory
-from voxgate.engine.realtime.events import server_event
-from voxgate.engine.realtime.ids import new_id
-from voxgate.engine.realtime.tasks import TaskOwner
+from voxgate.engine.ports import FinishInterruption, InputObserverFactory, VoiceSession
 from voxgate.engine.speech.base import SpeechRecognizer, VoiceActivityDetector
+from voxgate.engine.tasks import TaskOwner
 from voxgate.engine.voice.frames import (
     Frame,
     IdleTimeoutFrame,
@@ -42,9 +43,6 @@ from voxgate.engine.voice.turn_detector import TurnDetector, TurnParams
 from voxgate.engine.voice.vad_stage import VadStage
 from voxgate.errors import InvalidRequest
 
-if TYPE_CHECKING:
-    from voxgate.engine.realtime.realtime_session import Interruption, RealtimeSession
-
 __all__ = ["VoiceObserver", "voice_observer_factory"]
 
 log = logging.getLogger(__name__)
@@ -57,11 +55,11 @@ def voice_observer_factory(
     recognizer: SpeechRecognizer,
     *,
     min_speech_ms: float = 64.0,
-) -> InputObserverFactory[RealtimeSession]:
+) -> InputObserverFactory[VoiceSession]:
     """The factory ``Engine(observer_factory=...)`` takes: a fresh VAD per session (it has state), one
     shared recognizer (load it once; it serialises its own calls)."""
 
-    def build(session: RealtimeSession) -> VoiceObserver:
+    def build(session: VoiceSession) -> VoiceObserver:
         return VoiceObserver(session, vad_factory(), recognizer, min_speech_ms=min_speech_ms)
 
     return build
@@ -72,7 +70,7 @@ class VoiceObserver:
 
     def __init__(
         self,
-        session: RealtimeSession,
+        session: VoiceSession,
         vad: VoiceActivityDetector,
         recognizer: SpeechRecognizer,
         *,
@@ -83,7 +81,7 @@ class VoiceObserver:
         self.turns = TurnDetector(self.params, busy=self._assistant_busy, min_speech_ms=min_speech_ms)
         self.pipeline = Pipeline([self._input, VadStage(vad), self.turns])
         self._transcriber = Transcriber(recognizer)
-        self._decisions: asyncio.Queue[tuple[Frame, str, Interruption | None]] = asyncio.Queue()
+        self._decisions: asyncio.Queue[tuple[Frame, str, FinishInterruption | None]] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
         self._tasks = TaskOwner(f"voice of session {session.id}")
         self._turn_item: str | None = None  # the item announced by speech_started
@@ -119,9 +117,9 @@ class VoiceObserver:
         self._trim()
 
     def _decide(self, frame: Frame) -> None:
-        cut: Interruption | None = None
+        cut: FinishInterruption | None = None
         if isinstance(frame, SpeechStartedFrame):
-            item_id = self._turn_item = new_id("item")
+            item_id = self._turn_item = self._session.new_turn_id()
             params = self.params()
             if params is not None and params.interrupt_response:
                 cut = self._session.stop_playback()  # now, not after the queue: not one more frame
@@ -129,13 +127,13 @@ class VoiceObserver:
                 self._revoked.update(item for item, respond in self._respond.items() if respond)
                 self._respond = dict.fromkeys(self._respond, False)
         elif isinstance(frame, SpeechStoppedFrame):
-            item_id, self._turn_item = self._turn_item or new_id("item"), None
+            item_id, self._turn_item = self._turn_item or self._session.new_turn_id(), None
             params = self.params()
             self._holds[item_id] = frame.audio_start_ms - (params.prefix_padding_ms if params else 0)
             # Decided here, in stream order, so a later speech start (also decided here) can revoke it.
             self._respond[item_id] = params is not None and params.create_response
         elif isinstance(frame, IdleTimeoutFrame):
-            item_id = new_id("item")
+            item_id = self._session.new_turn_id()
             self._holds[item_id] = frame.audio_start_ms
         else:
             return
@@ -157,7 +155,7 @@ class VoiceObserver:
         if self._closed or item_id in self._silent:
             self._silent.discard(item_id)
             return
-        self._session.transcripts.expect(item_id)
+        self._session.expect_transcript(item_id)
         self._spawn(self._transcribe(item_id, audio, self._session.input_format))
 
     # ---- asynchronous side: events, in order ----------------------------------------------------------
@@ -176,32 +174,17 @@ class VoiceObserver:
                 if not isinstance(frame, SpeechStartedFrame):  # the commits hold audio, not the starts
                     self._holds.pop(item_id, None)
 
-    async def _handle(self, frame: Frame, item_id: str, cut: Interruption | None) -> None:
+    async def _handle(self, frame: Frame, item_id: str, cut: FinishInterruption | None) -> None:
         session = self._session
         if isinstance(frame, SpeechStartedFrame):
-            await session.emit(
-                server_event(
-                    "input_audio_buffer.speech_started", audio_start_ms=frame.audio_start_ms, item_id=item_id
-                )
-            )
+            await session.speech_started(item_id, frame.audio_start_ms)
             if cut is not None:
-                await session.interrupt(cut)
+                await cut()
         elif isinstance(frame, SpeechStoppedFrame):
-            await session.emit(
-                server_event(
-                    "input_audio_buffer.speech_stopped", audio_end_ms=frame.audio_end_ms, item_id=item_id
-                )
-            )
+            await session.speech_stopped(item_id, frame.audio_end_ms)
             await self._commit(item_id, self._holds.get(item_id), frame.at_ms)
         elif isinstance(frame, IdleTimeoutFrame):
-            await session.emit(
-                server_event(
-                    "input_audio_buffer.timeout_triggered",
-                    item_id=item_id,
-                    audio_start_ms=frame.audio_start_ms,
-                    audio_end_ms=frame.audio_end_ms,
-                )
-            )
+            await session.idle_timeout(item_id, frame.audio_start_ms, frame.audio_end_ms)
             self._silent.add(item_id)
             if await self._commit(item_id, frame.audio_start_ms, frame.audio_end_ms):
                 await self._create_response()
@@ -217,7 +200,7 @@ class VoiceObserver:
             return False
         return True
 
-    async def _transcribe(self, item_id: str, audio: bytes, audio_format: dict[str, object]) -> None:
+    async def _transcribe(self, item_id: str, audio: bytes, audio_format: Mapping[str, object]) -> None:
         text = await self._transcriber.transcribe(self._session, item_id, audio, audio_format)
         respond = self._respond.pop(item_id, False)
         if item_id in self._revoked:

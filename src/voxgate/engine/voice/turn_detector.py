@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from voxgate.engine.realtime.turns import END_OF_TURN_MS, TurnParams
+from voxgate.engine.turns import END_OF_TURN_MS, TurnParams
 from voxgate.engine.voice.frames import (
     Frame,
     IdleTimeoutFrame,
