@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from voxgate.adapters.authcache import open_epoch
 from voxgate.adapters.sql import AccountStore, Database, LedgerStore
-from voxgate.adapters.sql.database import MissingDatabase
+from voxgate.adapters.sql.database import MissingDatabase, sqlite_path
 from voxgate.core import export
 from voxgate.core.ledger import CALL_ID_PREFIX, CallDetail, CallSummary
 from voxgate.core.prices import format_usd
@@ -65,9 +66,13 @@ def _run_with_store(
 ) -> T:
     async def runner() -> T:
         db = await _open_database(settings, create=create)
+        # A revocation here must reach the running servers' credential caches at once.
+        epoch = open_epoch(settings.redis_url, settings.redis_prefix, sqlite_path(db.url))
         try:
-            return await work(AccountStore(db))
+            return await work(AccountStore(db, on_revocation=epoch.bump if epoch else None))
         finally:
+            if epoch is not None:
+                await epoch.aclose()
             await db.aclose()
 
     try:

@@ -9,10 +9,13 @@ from datetime import date, timedelta
 
 from limits import RateLimitItem
 
+from voxgate.adapters.authcache import CredentialCache, open_epoch
 from voxgate.adapters.identity import JwtVerifier
 from voxgate.adapters.leases import open_leases
 from voxgate.adapters.ratelimit import RateLimiter, parse_limits
 from voxgate.adapters.sql import AccountStore, Database, LedgerStore, TicketStore
+from voxgate.adapters.sql.database import sqlite_path
+from voxgate.adapters.sql.store import CredentialCheck
 from voxgate.adapters.upstream import OpenAIUpstream, UnconfiguredUpstream, Upstream
 from voxgate.control.retention import Retention
 from voxgate.control.supervisor import Supervisor, SupervisorConfig
@@ -107,6 +110,8 @@ class Services:
     supervisor: Supervisor
     prices: PriceTable
     jwt: JwtVerifier | None = None
+    #: Proven keys and sessions, forgotten on every replica at each revocation (see authcache).
+    credential_cache: CredentialCache[CredentialCheck] | None = None
 
     @property
     def simulated_cost(self) -> bool:
@@ -125,6 +130,10 @@ async def open_services(settings: Settings, stack: AsyncExitStack, engine_key: s
     await db.migrate()
     limiter = RateLimiter(settings.redis_url, key_prefix=settings.redis_prefix)
     stack.push_async_callback(limiter.aclose)
+    credential_cache: CredentialCache[CredentialCheck] = CredentialCache(
+        open_epoch(settings.redis_url, settings.redis_prefix, sqlite_path(db.url))
+    )
+    stack.push_async_callback(credential_cache.aclose)
     upstream = build_upstream(settings, engine_key)
     stack.push_async_callback(upstream.aclose)
     if isinstance(upstream, UnconfiguredUpstream):
@@ -165,7 +174,7 @@ async def open_services(settings: Settings, stack: AsyncExitStack, engine_key: s
     return Services(
         settings=settings,
         db=db,
-        accounts=AccountStore(db),
+        accounts=AccountStore(db, on_revocation=credential_cache.revoked),
         limiter=limiter,
         upstream=upstream,
         policy=policy,
@@ -178,6 +187,7 @@ async def open_services(settings: Settings, stack: AsyncExitStack, engine_key: s
         supervisor=supervisor,
         prices=prices,
         jwt=_jwt_verifier(settings),
+        credential_cache=credential_cache,
     )
 
 

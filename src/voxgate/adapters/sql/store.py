@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -74,6 +74,8 @@ class CredentialCheck:
     refusal: str | None = None
     api_key_id: int | None = None
     session_digest: str | None = None
+    #: When a browser session expires (None for keys).
+    expires_at: datetime | None = None
 
 
 def _user(row: RowMapping) -> User:
@@ -89,9 +91,15 @@ def _user(row: RowMapping) -> User:
 class AccountStore:
     """Every account operation voxgate needs, over one :class:`Database` (which it does not own)."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, on_revocation: Callable[[], Awaitable[None]] | None = None) -> None:
         self._engine = db.engine
         self.audit_sampler = AuditSampler()
+        # Called once a revocation has committed: credential caches (every replica's) forget.
+        self._on_revocation = on_revocation
+
+    async def _revoked(self) -> None:
+        if self._on_revocation is not None:
+            await self._on_revocation()
 
     # -- users -----------------------------------------------------------------------------------
 
@@ -177,6 +185,7 @@ class AccountStore:
                 )
         if row is None:
             raise NotFound(f"No user named {name!r}.", param="name")
+        await self._revoked()
         return _user(row)
 
     async def external_user(self, subject: str, name: str) -> User:
@@ -272,6 +281,7 @@ class AccountStore:
                 .where(web_sessions.c.api_key_id == key_id, web_sessions.c.ended_reason.is_(None))
                 .values(ended_reason="key_revoked")
             )
+        await self._revoked()
 
     async def check_api_key(self, key: str) -> CredentialCheck:
         """What ``key`` proves; a live key's ``last_used_at`` is updated (at most once a minute)."""
@@ -363,7 +373,7 @@ class AccountStore:
         """What the session cookie ``token`` proves."""
         session_digest = credentials.digest(token)
         query = (
-            select(users, web_sessions.c.ended_reason, web_sessions.c.api_key_id)
+            select(users, web_sessions.c.ended_reason, web_sessions.c.api_key_id, web_sessions.c.expires_at)
             .join(web_sessions, web_sessions.c.user_id == users.c.id)
             .where(web_sessions.c.digest == session_digest, web_sessions.c.expires_at > _now())
         )
@@ -375,7 +385,12 @@ class AccountStore:
             return CredentialCheck(None, row["ended_reason"])
         if row["disabled"]:
             return CredentialCheck(None, "user_disabled")
-        return CredentialCheck(_user(row), api_key_id=row["api_key_id"], session_digest=session_digest)
+        return CredentialCheck(
+            _user(row),
+            api_key_id=row["api_key_id"],
+            session_digest=session_digest,
+            expires_at=row["expires_at"],
+        )
 
     async def user_for_web_session(self, token: str) -> User | None:
         """The user of the live session cookie ``token``, or None."""
@@ -394,6 +409,7 @@ class AccountStore:
                 .where(web_sessions.c.digest == session_digest, web_sessions.c.ended_reason.is_(None))
                 .values(ended_reason="session_revoked")
             )
+        await self._revoked()
 
     # -- audit -----------------------------------------------------------------------------------
     # A mint or relay is recorded *before* its upstream call (outcome "pending", status 0) and completed
