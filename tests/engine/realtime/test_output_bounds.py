@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from tests.engine.conftest import API_KEY, EngineServer
 from tests.engine.realtime_kit import sdk_reader
-from voxgate.engine.assistants.capped import CappedResponder
+from voxgate.engine.assistants.capped import CappedResponder, CutDelta
 from voxgate.engine.assistants.responder import (
     ECHO_MAX_WORDS,
     EchoResponder,
@@ -64,6 +64,14 @@ async def test_the_cap_stops_an_endless_responder_and_closes_it() -> None:
     text = "".join(e.text for e in events if isinstance(e, TextDelta))
     assert len(text) <= 100 and text.endswith("more") and inner.closed
     assert FunctionCall(name="lookup") in events  # calls are not text: they pass
+    # The last delta says the ceiling cut the reply; none before it does.
+    deltas = [e for e in events if isinstance(e, TextDelta)]
+    assert isinstance(deltas[-1], CutDelta) and not any(isinstance(e, CutDelta) for e in deltas[:-1])
+
+
+async def test_a_reply_under_the_ceiling_is_not_marked_cut() -> None:
+    events = await collect(CappedResponder(EchoResponder(), 4000), ResponderRequest(items=[]))
+    assert events and not any(isinstance(e, CutDelta) for e in events)
 
 
 async def test_a_giant_delta_is_cut_at_the_ceiling_and_near_max_output_tokens() -> None:
@@ -99,4 +107,21 @@ async def test_a_session_reply_stops_at_max_output_chars(
         await conn.response.create(response={"output_modalities": ["text"]})
         done = (await events.until("response.done"))[-1]["response"]
     texts = [part["text"] for item in done["output"] if item["type"] == "message" for part in item["content"]]
-    assert done["status"] == "completed" and texts and 100 < len(texts[0]) <= 120
+    assert texts and 100 < len(texts[0]) <= 120
+    # Cut short by the server's ceiling, the reply is incomplete, as OpenAI's is at max_output_tokens.
+    assert done["status"] == "incomplete"
+    assert done["status_details"] == {"type": "incomplete", "reason": "max_output_tokens"}
+    assert [item["status"] for item in done["output"] if item["type"] == "message"] == ["incomplete"]
+
+
+async def test_a_reply_under_the_ceiling_completes(
+    make_server: Callable[..., Awaitable[EngineServer]],
+) -> None:
+    server = await make_server(EngineConfig(api_keys=frozenset({API_KEY}), max_output_chars=120))
+    async with server.client() as sdk, sdk.realtime.connect(model="gpt-realtime") as conn:
+        events = sdk_reader(conn)
+        await events.expect("session.created")
+        await conn.response.create(response={"output_modalities": ["text"]})
+        done = (await events.until("response.done"))[-1]["response"]
+    assert done["status"] == "completed" and done["status_details"] is None
+    assert [item["status"] for item in done["output"] if item["type"] == "message"] == ["completed"]

@@ -8,10 +8,11 @@ audio per character), so a responder that never stops, or a ``max_output_tokens`
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 from voxgate.engine.ports import Responder, ResponderEvent, ResponderRequest, TextDelta
 
-__all__ = ["CHARS_PER_TOKEN", "CappedResponder"]
+__all__ = ["CHARS_PER_TOKEN", "CappedResponder", "CutDelta"]
 
 # OpenAI's rule of thumb for English; the engine's own token estimate is close to it.
 CHARS_PER_TOKEN = 4
@@ -20,13 +21,23 @@ CHARS_PER_TOKEN = 4
 TOKEN_SLACK_CHARS = 64
 
 
+@dataclass(frozen=True, slots=True)
+class CutDelta(TextDelta):
+    """The last text of a reply the ceiling cut short: nothing follows it.
+
+    A :class:`TextDelta` to every consumer, so it is spoken like any other; a protocol that reports why a
+    reply ended (GA Realtime's ``incomplete`` with reason ``max_output_tokens``) can tell a cut reply
+    from one that simply ended.
+    """
+
+
 class CappedResponder:
     """``inner``'s events, with the text of one response cut at ``max_chars`` characters, and a little
     past ``max_output_tokens`` worth of characters when the request sets it.
 
     The text is cut where the limit falls (between words when there is a space in the last 40
-    characters); the stream then ends, which also stops a responder that would go on forever. Function
-    calls pass unchanged: their arguments are not spoken.
+    characters) and sent as a :class:`CutDelta`; the stream then ends, which also stops a responder
+    that would go on forever. Function calls pass unchanged: their arguments are not spoken.
     """
 
     def __init__(self, inner: Responder, max_chars: int) -> None:
@@ -55,9 +66,8 @@ class CappedResponder:
                     left -= len(event.text)
                     yield event
                     continue
-                text = _cut(event.text, left)
-                if text:
-                    yield TextDelta(text)
+                # Never empty: left >= 1 here and the cut keeps at least the first character.
+                yield CutDelta(_cut(event.text, left))
                 return
         finally:
             # Ends the inner generator now (its HTTP stream, say) rather than whenever it is collected.

@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from voxgate.engine.assistants.capped import CutDelta
 from voxgate.engine.ids import new_id
 from voxgate.engine.ports import FunctionCall, Responder, ResponderRequest, TextDelta
 from voxgate.engine.realtime.audio_out import AudioOut, DeltaAudioOut, ItemVoice
@@ -212,7 +213,9 @@ class ResponseRun:
                 await self._close_item("completed")
                 await self._function_call(event)
             spent = count_text_tokens(self._out_text) + self._out_audio_ms // 50
-            if budget != "inf" and spent >= budget:
+            # The engine's ceiling (max_output_chars) cut the reply: as OpenAI reports a reply stopped by
+            # max_output_tokens, whichever limit was reached.
+            if isinstance(event, CutDelta) or (budget != "inf" and spent >= budget):
                 self._over_budget = True
                 break
         await self._settle_open()
