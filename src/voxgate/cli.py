@@ -125,6 +125,8 @@ def serve(host: str | None, port: int | None, workers: int, link_file: str | Non
     import uvicorn
 
     from voxgate.web.app import create_app
+    from voxgate.web.log_format import configure_logging
+    from voxgate.web.metrics_dir import prepare_multiprocess_metrics
     from voxgate.web.redaction import install_redactor
     from voxgate.web.server import server_options
 
@@ -139,9 +141,11 @@ def serve(host: str | None, port: int | None, workers: int, link_file: str | Non
             "  (set OPENAI_API_KEY, or run `voxgate engine` and VOXGATE_UPSTREAM_URL, to use more)", err=True
         )
         workers = 1
-    logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_level, settings.log_format)
     if settings.openai_api_key is not None:
         install_redactor([settings.openai_api_key.get_secret_value()])
+    if workers > 1:
+        prepare_multiprocess_metrics(settings.data_dir)
     base_url = public_base_url(settings, host, port)
 
     async def first_start(accounts: AccountStore) -> tuple[str | None, bool]:
@@ -177,7 +181,11 @@ def serve(host: str | None, port: int | None, workers: int, link_file: str | Non
         # voxgate reads X-Forwarded-For itself, from VOXGATE_FORWARDED_ALLOW_IPS only; uvicorn would
         # otherwise rewrite the client address for any proxy on 127.0.0.1 first.
         "proxy_headers": False,
+        # voxgate logs one line per request itself, with its request id (voxgate.web.request_log).
+        "access_log": False,
     }
+    if settings.log_format != "text":
+        options["log_config"] = None  # uvicorn's own lines go through voxgate's structured handler
     if workers > 1:
         uvicorn.run("voxgate.web.app:create_app_from_env", factory=True, workers=workers, **options)
     else:

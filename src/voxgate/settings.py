@@ -18,6 +18,7 @@ __all__ = [
     "EngineSettings",
     "HistorySettings",
     "LimitSettings",
+    "MonitoringSettings",
     "PolicySettings",
     "Settings",
     "SupervisorSettings",
@@ -99,6 +100,21 @@ class SupervisorSettings(BaseModel):
     lease_ttl_s: float = 6.0
     heartbeat_s: float = 2.0
     scan_interval_s: float = 2.0
+
+
+class MonitoringSettings(BaseModel):
+    """Metrics, logs, traces and the synthetic probe call."""
+
+    # /metrics answers loopback callers freely and anyone else only with this bearer token (none: 403).
+    metrics_enabled: bool = True
+    metrics_token: SecretStr | None = None
+    # One line per request at INFO; the hot paths (engine media, console reports, /metrics, health)
+    # log at DEBUG unless they fail.
+    access_log: bool = True
+    # The synthetic probe: None runs it on the local engine only (a call to OpenAI costs money).
+    probe_enabled: bool | None = None
+    probe_interval_s: float = 900.0
+    probe_transcription_model: str = "gpt-realtime-whisper"
 
 
 class EngineSettings(BaseModel):
@@ -185,6 +201,10 @@ class Settings(BaseSettings):
     jwt_algorithms: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["RS256", "ES256"])
 
     log_level: str = "info"
+    # "text" (default), "json" or "logfmt": one line per record, carrying its request's id.
+    log_format: Literal["text", "json", "logfmt"] = "text"
+    # OTLP/HTTP endpoint (e.g. http://127.0.0.1:4318) for OpenTelemetry traces (the [otel] extra).
+    otel_endpoint: str | None = None
 
     # How the console connects: through voxgate's relay (no credential of the upstream reaches the
     # browser) or with an upstream ephemeral key (``ek_…``) it posts its SDP with itself.
@@ -195,6 +215,7 @@ class Settings(BaseSettings):
     prices: dict[str, dict[str, Decimal]] = Field(default_factory=dict)
     history: HistorySettings = Field(default_factory=HistorySettings)
     supervisor: SupervisorSettings = Field(default_factory=SupervisorSettings)
+    monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
 
     policy: PolicySettings = Field(default_factory=PolicySettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)

@@ -19,9 +19,11 @@ import logging
 import os
 import secrets
 import socket
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from voxgate.adapters import metrics
 from voxgate.adapters.leases import LeaseStore
 from voxgate.adapters.upstream import Sideband, Upstream
 from voxgate.core.call_observer import (
@@ -143,6 +145,7 @@ class Supervisor:
     async def hangup(self, call: CallRecord, reason: str) -> None:
         """End ``call`` upstream and in the ledger (whichever replica watches it sees its sideband close)."""
         await self.ledger.end_call(call.id, reason)
+        metrics.hung_up(reason)
         if call.id in self._watches:
             self._hung_up.add(call.id)
         with contextlib.suppress(NotFound):
@@ -157,9 +160,13 @@ class Supervisor:
         watch = asyncio.current_task()
         assert watch is not None
         heartbeat = asyncio.create_task(self._heartbeat(lease, watch), name=f"lease-{call.id}")
+        metrics.call_started()
+        ended = False  # False: detached (shutdown, lost lease), the call goes on elsewhere
         try:
             await self._watch(call)
+            ended = True
         finally:
+            metrics.call_ended(metrics.seconds_since(call.started_at) if ended else None)
             self._hung_up.discard(call.id)
             heartbeat.cancel()
             await asyncio.gather(heartbeat, return_exceptions=True)
@@ -187,10 +194,14 @@ class Supervisor:
             prices=self._prices,
             known_items=[item.item_id for item in detail.items] if detail else [],
         )
+        attached_before = False
         while True:
             try:
                 async with contextlib.AsyncExitStack() as stack:
+                    started = time.monotonic()
                     sideband = await self._attach(call, stack)
+                    metrics.supervisor_attached(time.monotonic() - started, again=attached_before)
+                    attached_before = True
                     log.info("call %s: sideband attached (replica %s)", call.id, self.replica)
                     if self.on_attached is not None:
                         result = self.on_attached(call)
@@ -205,6 +216,7 @@ class Supervisor:
                 log.info("call %s: ended upstream", call.id)
                 return
             except _Unwatchable as exc:
+                metrics.supervisor_attach_failed("unwatchable")
                 log.error("call %s: no sideband (%s); hanging it up", call.id, exc)
                 await self.hangup(call, "unwatchable")
                 return
@@ -253,8 +265,10 @@ class Supervisor:
                 await self.ledger.record_item(call.id, action.item)
             elif isinstance(action, RecordResponse):
                 await self.ledger.record_response(call.id, action.response)
+                metrics.response_recorded(action.response)
             elif isinstance(action, RecordTranscription):
                 await self.ledger.record_transcription(call.id, action.transcription)
+                metrics.transcription_recorded(action.transcription)
             elif isinstance(action, RetrieveItem):
                 await sideband.send({"type": "conversation.item.retrieve", "item_id": action.item_id})
             elif isinstance(action, SessionEnded):

@@ -16,22 +16,28 @@ from voxgate.settings import Settings
 from voxgate.web.body_limits import BodyLimits
 from voxgate.web.errors import install_error_handlers
 from voxgate.web.local_engine import EMBEDDED_PREFIX, EngineMount, build_engine, internal_key
+from voxgate.web.log_format import configure_logging
 from voxgate.web.openapi import install_openapi
 from voxgate.web.outages import install_outage_handlers
 from voxgate.web.pages import DOCS_ASSETS_DIR, STATIC_DIR
 from voxgate.web.pages import router as pages_router
 from voxgate.web.redaction import install_redactor
+from voxgate.web.request_log import RequestLog
 from voxgate.web.routes.account import router as account_router
 from voxgate.web.routes.calls import router as calls_router
 from voxgate.web.routes.health import router as health_router
+from voxgate.web.routes.metrics import router as metrics_router
 from voxgate.web.routes.relay import router as relay_router
 from voxgate.web.routes.token import router as token_router
 from voxgate.web.security import SecurityHeaders, origin_of
 from voxgate.web.services import calls_url, open_services
+from voxgate.web.tracing import install_tracing
 
 __all__ = ["create_app", "create_app_from_env"]
 
 log = logging.getLogger("voxgate")
+# Requests logged at DEBUG when they succeed: media and reports arrive many times a second or minute.
+QUIET_PATHS = (EMBEDDED_PREFIX, "/api/client-metrics", "/metrics", "/healthz", "/readyz", "/static/")
 
 
 def create_app(settings: Settings, *, freeze_heap: bool = False) -> FastAPI:
@@ -58,6 +64,8 @@ def create_app(settings: Settings, *, freeze_heap: bool = False) -> FastAPI:
                 engine_mount.attach(engine)
                 app.state.engine = engine
             app.state.services = await open_services(settings, stack, engine_key)
+            if stop_tracing is not None:
+                stack.callback(stop_tracing)
             if freeze_heap:
                 gc.collect()  # so that no garbage is frozen with the rest
                 gc.freeze()
@@ -75,6 +83,7 @@ def create_app(settings: Settings, *, freeze_heap: bool = False) -> FastAPI:
     install_outage_handlers(app)
     install_openapi(app)
     app.include_router(health_router)
+    app.include_router(metrics_router)
     app.include_router(account_router)
     app.include_router(token_router)
     app.include_router(relay_router)
@@ -108,9 +117,15 @@ def create_app(settings: Settings, *, freeze_heap: bool = False) -> FastAPI:
                 "RateLimit-Reset",
             ],
         )
+    # Outermost: the request id is set before anything else runs, and the line is logged after it all.
+    app.add_middleware(RequestLog, quiet=QUIET_PATHS, enabled=settings.monitoring.access_log)
+    stop_tracing = install_tracing(app, settings.otel_endpoint)
     return app
 
 
 def create_app_from_env() -> FastAPI:
     """Factory for ``uvicorn --factory`` workers: Settings from the environment, built here at the edge."""
-    return create_app(Settings(), freeze_heap=True)
+    settings = Settings()
+    # Each worker is a fresh process: its logging is configured here, as `voxgate serve` does for one.
+    configure_logging(settings.log_level, settings.log_format)
+    return create_app(settings, freeze_heap=True)

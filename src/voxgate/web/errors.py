@@ -10,7 +10,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from voxgate.errors import VoxgateError
+from voxgate.adapters import metrics
+from voxgate.errors import RateLimited, VoxgateError
 from voxgate.web.redaction import scrub_secrets
 
 __all__ = ["error_response", "install_error_handlers"]
@@ -25,6 +26,7 @@ def error_response(
     whatever produced it: defence in depth behind the upstream adapter's own scrubbing."""
     message, param = scrub_secrets(message), scrub_secrets(param) if param else param
     body = {"error": {"type": error_type, "code": code, "message": message, "param": param}}
+    metrics.error_answered(status, code)
     return JSONResponse(body, status_code=status, headers=headers or None)
 
 
@@ -38,6 +40,8 @@ async def _voxgate_error(request: Request, exc: Exception) -> JSONResponse:
     headers = _extra_headers(request)
     if exc.retry_after is not None:
         headers["Retry-After"] = str(exc.retry_after)
+    if isinstance(exc, RateLimited):
+        metrics.rate_limited(getattr(request.scope.get("route"), "path", "other"))
     if exc.status_code >= 500:
         log.warning("%s %s -> %s %s", request.method, request.url.path, exc.status_code, exc.code)
     return error_response(exc.status_code, exc.error_type, exc.code, exc.message, exc.param, **headers)

@@ -20,6 +20,8 @@ from collections.abc import AsyncIterator
 import httpx2
 import openai
 
+from voxgate.adapters.upstream import timing
+
 __all__ = [
     "MAX_ERROR_MESSAGE",
     "MAX_JSON_BYTES",
@@ -90,5 +92,8 @@ def bounded_http_client(timeout: float) -> httpx2.AsyncClient:
         timeout=timeout,
         follow_redirects=False,
         headers={"Accept-Encoding": "identity"},
-        event_hooks={"response": [_bound_response]},
+        event_hooks={
+            "request": [timing.request_sent],
+            "response": [_bound_response, timing.response_received],
+        },
     )

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from voxgate.adapters import metrics
 from voxgate.core import export
 from voxgate.core.accounts import ClientReport, User
 from voxgate.core.ledger import CALL_ID_PREFIX, CallDetail, CallRecord
@@ -62,6 +63,7 @@ async def client_metrics(body: ClientMetrics, request: Request) -> Response:
     decision = await services.limiter.hit(services.report_limits, "reports", str(user.id))
     if not decision.allowed:
         raise RateLimited("Too many reports; slow down.", retry_after=decision.retry_after)
+    metrics.client_reported(body.event, body.outcome, body.steps)
     await services.accounts.record_client_report(
         ClientReport(
             user.id, body.event, body.outcome, body.error_code, body.call_id, body.attempt, body.steps

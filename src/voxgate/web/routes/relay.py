@@ -15,6 +15,7 @@ from typing import Any
 
 from fastapi import APIRouter, BackgroundTasks, Request, Response
 
+from voxgate.adapters import metrics
 from voxgate.control.relay import relay_offer
 from voxgate.core import credentials
 from voxgate.core.accounts import User
@@ -190,6 +191,7 @@ async def relay_call(request: Request) -> Response:
         await audit.finish(exc.code, exc.status_code)
         raise
     log.debug("relayed call %s for user %s", relayed.call.id, user.id)
+    metrics.relayed(relayed.call.api, relayed.call.model)
     headers = {
         **decision.headers(),
         "Location": f"/api/calls/{relayed.call.id}",

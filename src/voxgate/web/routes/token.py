@@ -17,6 +17,7 @@ from fastapi import APIRouter, Body, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from voxgate.adapters import metrics
 from voxgate.adapters.upstream import ClientSecret
 from voxgate.core.credentials import safety_identifier
 from voxgate.errors import RateLimited, VoxgateError
@@ -118,8 +119,10 @@ async def realtime_token(
             calls_url = services.upstream.calls_url
     except VoxgateError as exc:
         await audit.finish(exc.code, exc.status_code)
+        metrics.mint_refused(exc.code)
         raise
     await audit.finish("ok", 200)
+    metrics.minted(services.settings.console_mode)
     log.debug("minted a %s secret for user %s (ttl %s s)", services.settings.console_mode, user.id, ttl)
     payload = {
         "value": secret.value,

@@ -1,0 +1,55 @@
+"""OpenTelemetry traces, when ``VOXGATE_OTEL_ENDPOINT`` is set and the ``[otel]`` extra is installed.
+
+A server span per request comes from opentelemetry-instrumentation-fastapi (mint and relay among them);
+the upstream's HTTP exchanges and the supervisor's sideband attaches become spans in
+:mod:`voxgate.adapters.metrics`, through the OpenTelemetry API alone (a no-op until a provider is set).
+Spans go to the endpoint over OTLP/HTTP. A process that already has an SDK tracer provider (started
+under ``opentelemetry-instrument``, or a test with an in-memory exporter) keeps it and its exporters.
+The hot paths (engine media, health, metrics, static files) are not traced.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from fastapi import FastAPI
+
+__all__ = ["EXCLUDED_URLS", "install_tracing"]
+
+log = logging.getLogger("voxgate")
+EXCLUDED_URLS = "/metrics,/healthz,/readyz,/engine/.*,/static/.*,/api/client-metrics"
+
+
+def install_tracing(app: FastAPI, endpoint: str | None) -> Callable[[], None] | None:
+    """Trace ``app`` to ``endpoint``; returns what flushes and stops the exporter (None if not tracing)."""
+    if not endpoint:
+        return None
+    try:
+        from opentelemetry import trace
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    except ImportError:
+        log.error("VOXGATE_OTEL_ENDPOINT is set, but OpenTelemetry is not: pip install 'voxgate[otel]'")
+        return None
+    current = trace.get_tracer_provider()
+    owned = not isinstance(current, TracerProvider)
+    if isinstance(current, TracerProvider):
+        provider = current
+    else:
+        provider = TracerProvider(resource=Resource.create({"service.name": "voxgate"}))
+        exporter = OTLPSpanExporter(endpoint=endpoint.rstrip("/") + "/v1/traces")
+        provider.add_span_processor(BatchSpanProcessor(exporter))
+        trace.set_tracer_provider(provider)
+    FastAPIInstrumentor.instrument_app(app, tracer_provider=provider, excluded_urls=EXCLUDED_URLS)
+
+    def stop() -> None:
+        # Flush what is pending; shut down only the provider this function made.
+        provider.force_flush()
+        if owned:
+            provider.shutdown()
+
+    return stop
