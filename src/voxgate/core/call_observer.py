@@ -19,7 +19,7 @@ from pydantic import BaseModel
 
 from voxgate.core.ledger import CallItem, CallResponse, Transcription
 from voxgate.core.prices import PriceTable, response_cost, transcription_cost
-from voxgate.protocol.sideband_events import SupervisedEvent
+from voxgate.protocol.sideband_events import SupervisedEvent, parse_supervised_event
 
 __all__ = [
     "Action",
@@ -27,6 +27,7 @@ __all__ = [
     "RecordItem",
     "RecordResponse",
     "RecordTranscription",
+    "RecordUsage",
     "RetrieveItem",
     "SessionEnded",
     "item_record",
@@ -49,6 +50,13 @@ class RecordTranscription:
 
 
 @dataclass(frozen=True, slots=True)
+class RecordUsage:
+    """A cumulative usage (GPT-Live's ``session.usage.updated``): it replaces the last one, never adds."""
+
+    usage: CallResponse
+
+
+@dataclass(frozen=True, slots=True)
 class RetrieveItem:
     """Ask the upstream for an item the sideband never saw (``conversation.item.retrieve``)."""
 
@@ -60,7 +68,7 @@ class SessionEnded:
     reason: str
 
 
-Action = RecordItem | RecordResponse | RecordTranscription | RetrieveItem | SessionEnded
+Action = RecordItem | RecordResponse | RecordTranscription | RecordUsage | RetrieveItem | SessionEnded
 
 
 def _dump(value: Any) -> dict[str, Any]:
@@ -120,6 +128,10 @@ class CallObserver:
         self._prices = prices
         self._known: set[str] = set(known_items)
         self._requested: set[str] = set()
+
+    def parse(self, raw: bytes) -> SupervisedEvent | None:
+        """The frame as an SDK event if the supervisor acts on its type, else None."""
+        return parse_supervised_event(raw)
 
     def feed(self, event: SupervisedEvent) -> list[Action]:
         """The actions one event calls for, in order."""

@@ -24,6 +24,7 @@ from voxgate.core import prices_table
 __all__ = [
     "PER_MINUTE_PLACES",
     "PRICE_KEYS",
+    "LivePrices",
     "PriceTable",
     "TokenPrices",
     "default_prices",
@@ -43,7 +44,8 @@ PRICE_KEYS = (
     "image_in",
     "image_cached",
 )
-_OVERRIDE_KEYS = (*PRICE_KEYS, "per_minute")
+_LIVE_KEYS = {"live_active_per_minute": "active", "live_standby_per_minute": "standby"}
+_OVERRIDE_KEYS = (*PRICE_KEYS, "per_minute", *_LIVE_KEYS)
 PER_MINUTE_PLACES = 12
 _PER_MINUTE_QUANTUM = Decimal(1).scaleb(-PER_MINUTE_PLACES)
 
@@ -66,6 +68,14 @@ class TokenPrices:
     image_cached: Decimal | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class LivePrices:
+    """USD per minute of a GPT-Live session, billed per second; ``standby`` None where the model has none."""
+
+    active: Decimal
+    standby: Decimal | None = None
+
+
 @dataclass(frozen=True)
 class PriceTable:
     """Prices valid on ``as_of``: token prices and per-minute transcription prices, per model.
@@ -78,6 +88,7 @@ class PriceTable:
     tokens: Mapping[str, TokenPrices]
     per_minute: Mapping[str, Decimal]
     snapshots: Mapping[str, str] = field(default_factory=dict)
+    live: Mapping[str, LivePrices] = field(default_factory=dict)
 
     def _resolve(self, model: str, table: Mapping[str, Any]) -> Any:
         if model in table:
@@ -95,15 +106,23 @@ class PriceTable:
         price: Decimal | None = self._resolve(model, self.per_minute)
         return price
 
+    def live_prices(self, model: str) -> LivePrices | None:
+        """The per-second session prices of GPT-Live ``model`` (snapshots resolved), or ``None``."""
+        prices: LivePrices | None = self._resolve(model, self.live)
+        return prices
+
     def with_overrides(self, overrides: Mapping[str, Mapping[str, Decimal]]) -> PriceTable:
         """A copy with ``overrides`` applied: ``{model: {key: USD}}``.
 
-        Keys are :data:`PRICE_KEYS` (per 1M tokens) and ``per_minute``. An override for a model the table
-        does not know adds it; one for a known snapshot starts from its base model's prices and applies
-        to that snapshot only. Raises :class:`ValueError` naming an unknown key or a bad value.
+        Keys are :data:`PRICE_KEYS` (per 1M tokens), ``per_minute`` (transcription) and
+        ``live_active_per_minute`` / ``live_standby_per_minute`` (GPT-Live session time). An override for
+        a model the table does not know adds it; one for a known snapshot starts from its base model's
+        prices and applies to that snapshot only. Raises :class:`ValueError` naming an unknown key or a
+        bad value.
         """
         tokens = dict(self.tokens)
         per_minute = dict(self.per_minute)
+        live = dict(self.live)
         for model, values in overrides.items():
             unknown = [key for key in values if key not in _OVERRIDE_KEYS]
             if unknown:
@@ -114,6 +133,9 @@ class PriceTable:
             checked = {key: _price(model, key, value) for key, value in values.items()}
             if "per_minute" in checked:
                 per_minute[model] = checked.pop("per_minute")
+            live_values = {_LIVE_KEYS[key]: checked.pop(key) for key in list(checked) if key in _LIVE_KEYS}
+            if live_values:
+                live[model] = replace(self.live_prices(model) or LivePrices(Decimal(0)), **live_values)
             if checked:
                 tokens[model] = replace(self.token_prices(model) or TokenPrices(), **checked)
         return PriceTable(
@@ -121,6 +143,7 @@ class PriceTable:
             tokens=MappingProxyType(tokens),
             per_minute=MappingProxyType(per_minute),
             snapshots=self.snapshots,
+            live=MappingProxyType(live),
         )
 
 
@@ -148,6 +171,12 @@ def default_prices() -> PriceTable:
         ),
         per_minute=MappingProxyType({m: Decimal(p) for m, p in prices_table.PER_MINUTE.items()}),
         snapshots=MappingProxyType(dict(prices_table.SNAPSHOTS)),
+        live=MappingProxyType(
+            {
+                model: LivePrices(**{key: Decimal(value) for key, value in row.items()})
+                for model, row in prices_table.LIVE_PER_MINUTE.items()
+            }
+        ),
     )
 
 

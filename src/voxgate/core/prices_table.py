@@ -1,4 +1,4 @@
-"""The shipped price table: OpenAI's published Realtime prices in USD, as of :data:`AS_OF`.
+"""The shipped price table: OpenAI's published Realtime and GPT-Live prices in USD, as of :data:`AS_OF`.
 
 Pure data, read once by :func:`voxgate.core.prices.default_prices`. Token prices are USD per 1M tokens;
 a category a model has no published price for is left out (its cost is then unknown, never guessed).
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["AS_OF", "PER_MINUTE", "SNAPSHOTS", "TOKENS"]
+__all__ = ["AS_OF", "LIVE_INIT_SECONDS", "LIVE_PER_MINUTE", "PER_MINUTE", "SNAPSHOTS", "TOKENS"]
 
 AS_OF: Final = "2026-11-30"
 
@@ -76,3 +76,15 @@ PER_MINUTE: Final[dict[str, str]] = {
     "gpt-4o-mini-transcribe": "0.003",
     "gpt-4o-transcribe": "0.006",
 }
+
+#: GPT-Live: USD per minute of session time, billed per second (openai-gpt-live.md §8). ``active`` is
+#: inference running (speech, silence before the idle timeout, backend wait); ``standby`` is paused
+#: inference (gpt-live-1.1 over WebRTC only).
+LIVE_PER_MINUTE: Final[dict[str, dict[str, str]]] = {
+    "gpt-live-1": {"active": "0.05"},
+    "gpt-live-1.1": {"active": "0.05", "standby": "0.02"},
+}
+
+#: Seconds of active time billed when a WebRTC Live session is created, credited once it runs: a session
+#: never costs less than this (an abandoned create costs exactly this).
+LIVE_INIT_SECONDS: Final = 15

@@ -17,6 +17,9 @@ from voxgate.adapters.sql import AccountStore, Database, LedgerStore, TicketStor
 from voxgate.adapters.sql.database import sqlite_path
 from voxgate.adapters.sql.store import CredentialCheck
 from voxgate.adapters.upstream import OpenAIUpstream, UnconfiguredUpstream, Upstream
+from voxgate.adapters.upstream.live import LiveUpstream, OpenAILiveUpstream
+from voxgate.control.live_policy import LivePolicy
+from voxgate.control.live_watcher import LiveWatcher
 from voxgate.control.retention import Retention
 from voxgate.control.supervisor import Supervisor, SupervisorConfig
 from voxgate.core.model_lifecycle import shutdown_warnings
@@ -110,6 +113,9 @@ class Services:
     supervisor: Supervisor
     prices: PriceTable
     jwt: JwtVerifier | None = None
+    # GPT-Live through the relay (None: no upstream that could speak it is configured).
+    live_policy: LivePolicy | None = None
+    live_upstream: LiveUpstream | None = None
     #: Proven keys and sessions, forgotten on every replica at each revocation (see authcache).
     credential_cache: CredentialCache[CredentialCheck] | None = None
 
@@ -146,7 +152,10 @@ async def open_services(settings: Settings, stack: AsyncExitStack, engine_key: s
     ledger = LedgerStore(db)
     leases = open_leases(settings.redis_url, db, settings.redis_prefix)
     stack.push_async_callback(leases.aclose)
+    # GPT-Live rides on the same client as Realtime (OpenAI, another server, or the embedded engine).
+    live_upstream = OpenAILiveUpstream(upstream) if isinstance(upstream, OpenAIUpstream) else None
     supervisor = Supervisor(
+        watchers={"live": LiveWatcher(live_upstream, prices)} if live_upstream else None,
         ledger=ledger,
         leases=leases,
         upstream=upstream,
@@ -187,6 +196,8 @@ async def open_services(settings: Settings, stack: AsyncExitStack, engine_key: s
         supervisor=supervisor,
         prices=prices,
         jwt=_jwt_verifier(settings),
+        live_policy=LivePolicy(**settings.live.model_dump()),
+        live_upstream=live_upstream,
         credential_cache=credential_cache,
     )
 

@@ -228,6 +228,34 @@ class LedgerStore:
         )
         await self._write(call_id, stmt)
 
+
+    async def record_usage(self, call_id: str, usage: CallResponse) -> None:
+        """Insert or advance a cumulative usage row by ``(call_id, response_id)`` (a GPT-Live session's).
+
+        Usages are cumulative, so a row is replaced, never added to: by a usage with at least as many
+        ``seconds``, or by a final one (status ``completed``); a final row is never replaced. A replayed
+        or late event therefore never moves the cost backwards.
+        """
+        stmt = dialect_insert(call_responses, self._dialect).values(
+            call_id=call_id,
+            response_id=usage.response_id,
+            status=usage.status,
+            model=usage.model,
+            usage=usage.usage,
+            cost_usd=usage.cost_usd,
+            created_at=usage.created_at or _now(),
+        )
+        new, old = stmt.excluded, call_responses.c
+        later = or_(
+            new.status == "completed",
+            new.usage["seconds"].as_float() >= func.coalesce(old.usage["seconds"].as_float(), 0),
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[old.call_id, old.response_id],
+            set_={"status": new.status, "usage": new.usage, "cost_usd": new.cost_usd, "model": new.model},
+            where=and_(old.status != "completed", later),
+        )
+        await self._write(call_id, stmt)
     async def record_transcription(self, call_id: str, transcription: Transcription) -> None:
         """Insert a transcription by ``(call_id, item_id)``; a replay changes nothing."""
         table = call_transcriptions

@@ -1,0 +1,127 @@
+"""``POST /api/live/sessions``: a browser's WebRTC offer, relayed to GPT-Live with the server's key.
+
+It takes OpenAI's own shape (reference openai-gpt-live.md §1), so code written for
+``POST /v1/live/sessions`` works with only its URL changed: JSON ``{"session": {…}, "transport":
+{"type": "webrtc", "sdp": "…"}}`` answered by ``201 {"session": {"id": "vgc_…"}, "transport": {"type":
+"webrtc", "sdp": "…"}}``. ``session`` holds what OpenAI requires (``model``, which must be the policy's)
+and only the overrides the Live policy allows; the rest of the session is the server's. Callers
+authenticate as for the Realtime relay (cookie + Origin, a voxgate API key, a JWT) and share its
+per-user call limit.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Literal
+
+from fastapi import APIRouter, BackgroundTasks, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from voxgate.control.live_relay import relay_live_offer
+from voxgate.core.credentials import safety_identifier
+from voxgate.errors import InvalidRequest, NotFound, RateLimited, VoxgateError
+from voxgate.web.audit import AttemptAudit
+from voxgate.web.auth import authenticate, client_ip, services_of
+
+router = APIRouter(prefix="/api", tags=["live"])
+log = logging.getLogger("voxgate.relay")
+
+# An SDP offer is a few kB; anything near this is not one.
+MAX_OFFER_CHARS = 64 * 1024
+
+
+class LiveTransport(BaseModel):
+    """The browser's side of the WebRTC connection."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["webrtc"]
+    sdp: str = Field(min_length=1, max_length=MAX_OFFER_CHARS, description="The browser's SDP offer.")
+
+
+class LiveSessionRequest(BaseModel):
+    """``POST /v1/live/sessions``'s body: the session (only what the policy allows) and the offer."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    session: dict[str, Any] = Field(
+        description="Session overrides the Live policy allows (e.g. audio.output.voice); model optional."
+    )
+    transport: LiveTransport
+
+
+class LiveSessionId(BaseModel):
+    id: str = Field(description="voxgate's call id (vgc_…): history, hang-up and export use it.")
+
+
+class LiveSessionAnswer(BaseModel):
+    """``201``: voxgate's call id and the SDP answer the browser applies."""
+
+    session: LiveSessionId
+    transport: LiveTransport
+
+
+@router.post(
+    "/live/sessions",
+    status_code=201,
+    response_model=LiveSessionAnswer,
+    responses={400: {}, 401: {}, 403: {}, 404: {}, 429: {}, 502: {}, 503: {}, 504: {}},
+)
+async def create_live_session(request: Request, body: LiveSessionRequest) -> JSONResponse:
+    """Create a GPT-Live session for the caller's offer and answer with its SDP; it is watched from now on."""
+    services = services_of(request)
+    policy, upstream = services.live_policy, services.live_upstream
+    if policy is None or upstream is None or not policy.enabled:
+        raise NotFound("GPT-Live is not enabled on this server.", code="live_disabled")
+    record: dict[str, Any] = {"user_id": None, "client_ip": client_ip(request), "ttl": None, "model": None}
+    audit = AttemptAudit(services.accounts, record)
+    try:
+        user = (await authenticate(request)).user
+        record["user_id"] = user.id
+        model = body.session.get("model", policy.model)
+        if model != policy.model:
+            raise InvalidRequest(
+                f"Model {model!r} is not offered; this server's GPT-Live model is {policy.model!r}.",
+                code="override_not_allowed",
+                param="session.model",
+            )
+        session = policy.build(body.session, safety_identifier=safety_identifier(user.id))
+        record["model"] = session["model"]
+        decision = await services.limiter.hit(services.call_limits, "calls", str(user.id))
+        request.state.ratelimit_headers = decision.headers()
+        if not decision.allowed:
+            raise RateLimited(
+                f"Too many calls started; try again in {decision.retry_after} s.",
+                retry_after=decision.retry_after,
+            )
+        await audit.begin()
+        relayed = await relay_live_offer(
+            upstream=upstream,
+            supervisor=services.supervisor,
+            prices=services.prices,
+            user_id=user.id,
+            sdp=body.transport.sdp,
+            session=session,
+            client_ip=record["client_ip"],
+            watch=False,
+        )
+    except VoxgateError as exc:
+        await audit.finish(exc.code, exc.status_code)
+        raise
+    log.debug("relayed Live session %s for user %s", relayed.call.id, user.id)
+
+    # After the answer is sent: the sideband attach (well within its 1 s bound) and the audit row.
+    async def watch() -> None:  # async, so that Starlette runs it on the loop, not in a thread
+        services.supervisor.watch(relayed.call)
+
+    after = BackgroundTasks()
+    after.add_task(watch)
+    after.add_task(audit.finish, "relayed", 201)
+    answer = {"session": {"id": relayed.call.id}, "transport": {"type": "webrtc", "sdp": relayed.answer_sdp}}
+    return JSONResponse(
+        answer,
+        status_code=201,
+        headers={**decision.headers(), "Cache-Control": "no-store"},
+        background=after,
+    )
