@@ -18,6 +18,7 @@ __all__ = [
     "EngineSettings",
     "HistorySettings",
     "LimitSettings",
+    "LivePolicySettings",
     "MonitoringSettings",
     "PolicySettings",
     "Settings",
@@ -71,6 +72,54 @@ class PolicySettings(BaseModel):
     )
     ttl_default: int = 300
     ttl_max: int = 600
+
+
+# openai 3.57's BuiltInVoice for GPT-Live (reference openai-gpt-live.md §1.1).
+LIVE_VOICES = [
+    "alloy", "ash", "ballad", "beacon", "bossa", "cedar", "cinder", "coral", "delta", "echo", "gleam",
+    "marin", "meridian", "quartz", "ripple", "sage", "shida", "shimmer", "stone", "tempo", "verse", "vesper",
+    "willow",
+]  # fmt: skip
+
+
+class LivePolicySettings(BaseModel):
+    """The GPT-Live session every relayed Live call gets (reference openai-gpt-live.md §1.1, §7).
+
+    ``safety_identifier`` is always the user's. The browser's data channel is least privilege by default:
+    it may mute and unmute and hears the events the console shows; closing, appending context, updates and
+    ``response.*`` stay on voxgate's sideband.
+    """
+
+    enabled: bool = True
+    model: str = "gpt-live-1.1"
+    instructions: str = "You are a helpful, friendly voice assistant. Keep your answers short."
+    voice: str = "marin"
+    allowed_voices: list[str] = Field(default_factory=lambda: list(LIVE_VOICES))
+    # None: the default, client delegation (the model hands tasks to the app).
+    delegation: dict[str, Any] | None = None
+    # Standby (gpt-live-1.1, WebRTC): pause inference after this many idle seconds; None never pauses.
+    idle_timeout_s: int | None = None
+    wake_policy: dict[str, Any] | None = None
+    store: bool = False
+    allowed_client_events: list[str] | Literal["all"] = Field(
+        default_factory=lambda: ["session.input_audio.mute", "session.input_audio.unmute"]
+    )
+    allowed_server_events: list[str] | Literal["all"] = Field(
+        default_factory=lambda: [
+            "session.started",
+            "session.input_transcript.delta",
+            "session.output_transcript.delta",
+            "session.input_audio.muted",
+            "session.input_audio.unmuted",
+            "session.paused",
+            "session.resumed",
+            "session.closed",
+            "error",
+            "info",
+        ]
+    )
+    # Dotted paths inside the Live session a client may set.
+    client_overrides: list[str] = Field(default_factory=lambda: ["audio.output.voice"])
 
 
 class LimitSettings(BaseModel):
@@ -218,6 +267,7 @@ class Settings(BaseSettings):
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
 
     policy: PolicySettings = Field(default_factory=PolicySettings)
+    live: LivePolicySettings = Field(default_factory=LivePolicySettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
     engine: EngineSettings = Field(default_factory=EngineSettings)
     # With no OpenAI key and no upstream URL, serve the local engine in-process under /engine.

@@ -20,24 +20,25 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from voxgate.adapters import metrics
 from voxgate.adapters.leases import LeaseStore
 from voxgate.adapters.upstream import Sideband, Upstream
+from voxgate.control.watchers import CallWatcher, RealtimeWatcher, SupervisedObserver
 from voxgate.core.call_observer import (
-    CallObserver,
     RecordItem,
     RecordResponse,
     RecordTranscription,
+    RecordUsage,
     RetrieveItem,
     SessionEnded,
 )
 from voxgate.core.ledger import CallRecord, Ledger, NewCall
 from voxgate.core.prices import PriceTable
 from voxgate.errors import NotFound, VoxgateError
-from voxgate.protocol.sideband_events import SupervisedEvent, parse_supervised_event
 
 __all__ = ["Supervisor", "SupervisorConfig", "replica_name"]
 
@@ -76,6 +77,7 @@ class Supervisor:
         prices: PriceTable,
         config: SupervisorConfig,
         replica: str | None = None,
+        watchers: Mapping[str, CallWatcher] | None = None,
     ) -> None:
         self.ledger = ledger
         self.replica = replica or replica_name()
@@ -84,6 +86,13 @@ class Supervisor:
         self._prices = prices
         self._config = config
         self._watches: dict[str, asyncio.Task[None]] = {}
+        # How each API's calls are attached to, read and ended, by CallRecord.api ("realtime", "live").
+        self._watchers: dict[str, CallWatcher] = {
+            "realtime": RealtimeWatcher(upstream, prices, config.transcription_model),
+            **(watchers or {}),
+        }
+        # The sideband this replica holds on each call it watches (a Live call is ended through it).
+        self._sidebands: dict[str, Sideband] = {}
         # Calls this replica hung up itself: when their sideband closes there is nothing to re-attach to.
         self._hung_up: set[str] = set()
         self._scan: asyncio.Task[None] | None = None
@@ -149,7 +158,10 @@ class Supervisor:
         if call.id in self._watches:
             self._hung_up.add(call.id)
         with contextlib.suppress(NotFound):
-            await self._upstream.hangup(call.upstream_call_id)
+            await self._watcher(call).end(call, self._sidebands.get(call.id))
+
+    def _watcher(self, call: CallRecord) -> CallWatcher:
+        return self._watchers.get(call.api) or self._watchers["realtime"]
 
     # ---- one call ------------------------------------------------------------------------------------
 
@@ -188,12 +200,7 @@ class Supervisor:
 
     async def _watch(self, call: CallRecord) -> None:
         detail = await self.ledger.call_detail(call.id)
-        observer = CallObserver(
-            model=call.model,
-            transcription_model=self._config.transcription_model,
-            prices=self._prices,
-            known_items=[item.item_id for item in detail.items] if detail else [],
-        )
+        observer = self._watcher(call).observer(call, detail)
         attached_before = False
         while True:
             try:
@@ -207,8 +214,12 @@ class Supervisor:
                         result = self.on_attached(call)
                         if result is not None:
                             await result
-                    if await self._consume(call, sideband, observer):
-                        return
+                    self._sidebands[call.id] = sideband
+                    try:
+                        if await self._consume(call, sideband, observer):
+                            return
+                    finally:
+                        self._sidebands.pop(call.id, None)
                 if call.id in self._hung_up:
                     return  # this replica ended it: the ledger already says so
             except NotFound:
@@ -231,7 +242,9 @@ class Supervisor:
         while True:
             try:
                 async with asyncio.timeout(max(0.05, deadline - loop.time())):
-                    return await stack.enter_async_context(self._upstream.sideband(call.upstream_call_id))
+                    return await stack.enter_async_context(
+                        self._watcher(call).sideband(call.upstream_call_id)
+                    )
             except NotFound:
                 raise
             except (VoxgateError, TimeoutError) as exc:
@@ -242,10 +255,10 @@ class Supervisor:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 1.0)
 
-    async def _consume(self, call: CallRecord, sideband: Sideband, observer: CallObserver) -> bool:
+    async def _consume(self, call: CallRecord, sideband: Sideband, observer: SupervisedObserver) -> bool:
         """Record the call's events until the sideband closes. True if the session ended for good."""
         async for raw in sideband.events():
-            event = parse_supervised_event(raw)
+            event = observer.parse(raw)
             if event is None:
                 continue
             try:
@@ -257,7 +270,7 @@ class Supervisor:
         return False
 
     async def _apply(
-        self, call: CallRecord, sideband: Sideband, observer: CallObserver, event: SupervisedEvent
+        self, call: CallRecord, sideband: Sideband, observer: SupervisedObserver, event: Any
     ) -> bool:
         """Carry out what one event means for the ledger. True if the session ended."""
         for action in observer.feed(event):
@@ -266,6 +279,8 @@ class Supervisor:
             elif isinstance(action, RecordResponse):
                 await self.ledger.record_response(call.id, action.response)
                 metrics.response_recorded(action.response)
+            elif isinstance(action, RecordUsage):
+                await self.ledger.record_usage(call.id, action.usage)
             elif isinstance(action, RecordTranscription):
                 await self.ledger.record_transcription(call.id, action.transcription)
                 metrics.transcription_recorded(action.transcription)

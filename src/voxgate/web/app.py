@@ -26,6 +26,7 @@ from voxgate.web.request_log import RequestLog
 from voxgate.web.routes.account import router as account_router
 from voxgate.web.routes.calls import router as calls_router
 from voxgate.web.routes.health import router as health_router
+from voxgate.web.routes.live import router as live_router
 from voxgate.web.routes.metrics import router as metrics_router
 from voxgate.web.routes.relay import router as relay_router
 from voxgate.web.routes.token import router as token_router
@@ -87,6 +88,7 @@ def create_app(settings: Settings, *, freeze_heap: bool = False) -> FastAPI:
     app.include_router(account_router)
     app.include_router(token_router)
     app.include_router(relay_router)
+    app.include_router(live_router)
     app.include_router(calls_router)
     app.include_router(pages_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
