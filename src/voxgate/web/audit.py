@@ -1,5 +1,7 @@
 """The audit row of one mint or relay attempt: written before the upstream call, completed after it.
 
+Rows are written in batches shared by concurrent requests (:mod:`voxgate.adapters.sql.audit_batch`).
+
 A kill between the upstream's answer and the row's completion leaves the row ``pending`` (status 0), so
 every secret the upstream minted, and every call it opened, has a row, whatever happens to the process.
 """
@@ -33,8 +35,10 @@ class AttemptAudit:
         self._row = await self._accounts.record_mint(MintRecord(outcome=PENDING, status=0, **self._record))
 
     async def finish(self, outcome: str, status: int) -> None:
-        """Complete the pending row, or write the whole row when the attempt never got as far."""
+        """Complete the pending row with the next audit batch (not waited for: the pending row already
+        covers a kill), or write the whole row, committed before this returns, when the attempt never
+        got as far."""
         if self._row is None:
             await self._accounts.record_mint(MintRecord(outcome=outcome, status=status, **self._record))
         else:
-            await self._accounts.complete_mint(self._row, outcome, status)
+            self._accounts.complete_mint_later(self._row, outcome, status)

@@ -180,10 +180,12 @@ async def open_services(settings: Settings, stack: AsyncExitStack, engine_key: s
     )
     stack.push_async_callback(retention.aclose)
     retention.start()
+    accounts = AccountStore(db, on_revocation=credential_cache.revoked)
+    stack.push_async_callback(accounts.flush_audit)  # before the database closes
     return Services(
         settings=settings,
         db=db,
-        accounts=AccountStore(db, on_revocation=credential_cache.revoked),
+        accounts=accounts,
         limiter=limiter,
         upstream=upstream,
         policy=policy,

@@ -13,6 +13,7 @@ from sqlalchemy import RowMapping, func, insert, or_, select, update
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.exc import IntegrityError
 
+from voxgate.adapters.sql.audit_batch import AuditBatcher
 from voxgate.adapters.sql.database import Database
 from voxgate.adapters.sql.tables import (
     api_keys,
@@ -96,6 +97,7 @@ class AccountStore:
         self.audit_sampler = AuditSampler()
         # Called once a revocation has committed: credential caches (every replica's) forget.
         self._on_revocation = on_revocation
+        self._audit = AuditBatcher(db.engine)
 
     async def _revoked(self) -> None:
         if self._on_revocation is not None:
@@ -430,24 +432,18 @@ class AccountStore:
                     outcome,
                     record.client_ip[:64],
                 )
-        async with self._engine.begin() as conn:
-            return int(
-                (
-                    await conn.execute(
-                        insert(mint_audit)
-                        .values(
-                            created_at=record.created_at or _now(),
-                            user_id=record.user_id,
-                            client_ip=record.client_ip[:64],
-                            outcome=outcome,
-                            status=record.status,
-                            ttl=record.ttl,
-                            model=record.model,
-                        )
-                        .returning(mint_audit.c.id)
-                    )
-                ).scalar_one()
-            )
+        # Committed before this returns, in one transaction with the rows of concurrent requests.
+        return await self._audit.insert(
+            {
+                "created_at": record.created_at or _now(),
+                "user_id": record.user_id,
+                "client_ip": record.client_ip[:64],
+                "outcome": outcome,
+                "status": record.status,
+                "ttl": record.ttl,
+                "model": record.model,
+            }
+        )
 
     async def complete_mint(self, audit_id: int, outcome: str, status: int) -> None:
         """Record the outcome of an attempt recorded as pending."""
@@ -457,6 +453,15 @@ class AccountStore:
                 .where(mint_audit.c.id == audit_id)
                 .values(outcome=outcome[:64], status=status)
             )
+
+    def complete_mint_later(self, audit_id: int, outcome: str, status: int) -> None:
+        """Record a pending attempt's outcome with the next audit batch, without waiting for it (a kill
+        before then leaves the row pending, which is what it records)."""
+        self._audit.complete(audit_id, outcome, status)
+
+    async def flush_audit(self) -> None:
+        """Write every queued audit completion (at shutdown)."""
+        await self._audit.flush()
 
     async def admin_signed_in(self) -> bool:
         """Whether any administrator has ever signed in (used a sign-in link) or used an API key."""

@@ -1,0 +1,96 @@
+"""Audit rows written in batches: one transaction for every row and completion waiting at that moment.
+
+A mint or relay writes its row before it answers (``pending`` before the upstream call, or whole when
+there is none) and waits for that row's commit: what is committed survives any kill. Requests arriving
+together share one transaction (group commit: while one batch commits, the next gathers), so under load
+the cost per request falls to a share of one ``INSERT … VALUES (…), (…)`` and SQLite's single writer is
+not fought over. Completions (``pending`` → the outcome) are not waited for: they ride with the next
+batch. A kill before that batch leaves the row ``pending``, which records an attempt whose outcome the
+kill took with it; no row is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from sqlalchemy import bindparam, insert, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from voxgate.adapters.sql.tables import mint_audit
+
+__all__ = ["AuditBatcher"]
+
+log = logging.getLogger("voxgate.audit")
+
+
+class AuditBatcher:
+    """Group-commits audit inserts (awaited) and completions (not awaited) on its own task."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._new: list[tuple[dict[str, Any], asyncio.Future[int]]] = []
+        self._done: dict[int, tuple[str, int]] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    async def insert(self, values: dict[str, Any]) -> int:
+        """Write one row (the columns of ``mint_audit``) and return its id once committed."""
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._new.append((values, future))
+        self._kick()
+        return await future
+
+    def complete(self, row_id: int, outcome: str, status: int) -> None:
+        """Record a pending row's outcome with the next batch (not waited for)."""
+        self._done[row_id] = (outcome, status)
+        self._kick()
+
+    def _kick(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._drain(), name="audit-batches")
+
+    async def _drain(self) -> None:
+        while self._new or self._done:
+            new, self._new = self._new, []
+            done, self._done = self._done, {}
+            try:
+                ids = await self._write(new, done)
+            except Exception as exc:  # reported to each waiting request; completions stay pending
+                if done:
+                    log.warning("%d audit completions not written (rows stay pending): %s", len(done), exc)
+                for _, future in new:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for (_, future), row_id in zip(new, ids, strict=True):
+                if not future.done():
+                    future.set_result(row_id)
+
+    async def _write(
+        self, new: list[tuple[dict[str, Any], asyncio.Future[int]]], done: dict[int, tuple[str, int]]
+    ) -> list[int]:
+        ids: list[int] = []
+        async with self._engine.begin() as conn:
+            if new:
+                result = await conn.execute(
+                    insert(mint_audit).returning(mint_audit.c.id, sort_by_parameter_order=True),
+                    [values for values, _ in new],
+                )
+                ids = [int(row_id) for row_id in result.scalars().all()]
+            if done:
+                await conn.execute(
+                    update(mint_audit)
+                    .where(mint_audit.c.id == bindparam("row_id"))
+                    .values(outcome=bindparam("new_outcome"), status=bindparam("new_status")),
+                    [
+                        {"row_id": row_id, "new_outcome": outcome[:64], "new_status": status}
+                        for row_id, (outcome, status) in done.items()
+                    ],
+                )
+        return ids
+
+    async def flush(self) -> None:
+        """Wait until everything queued is written (at shutdown)."""
+        while self._task is not None and not self._task.done():
+            await asyncio.shield(self._task)
