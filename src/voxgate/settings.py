@@ -15,6 +15,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 __all__ = [
     "OPENAI_API_URL",
+    "BudgetSettings",
+    "CallSettings",
     "EngineSettings",
     "HistorySettings",
     "LimitSettings",
@@ -151,6 +153,28 @@ class SupervisorSettings(BaseModel):
     scan_interval_s: float = 2.0
 
 
+class BudgetSettings(BaseModel):
+    """Default spending limits (None: no limit); per-user overrides live in the database."""
+
+    user_usd_per_day: Decimal | None = None
+    user_usd_per_month: Decimal | None = None
+    user_minutes_per_day: Decimal | None = None
+    global_usd_per_day: Decimal | None = None
+    # Minting and relaying need this many minutes at the model's rate left in every budget.
+    admission_minutes: Decimal = Decimal(1)
+    # Share of a budget (or of the call's maximum length) at which the person is warned.
+    warn_at: Decimal = Decimal("0.9")
+
+
+class CallSettings(BaseModel):
+    """How many calls may be live at once, and for how long."""
+
+    per_user: int = 2
+    # None: no cap over all users.
+    total: int | None = None
+    max_minutes: float = 30.0
+
+
 class MonitoringSettings(BaseModel):
     """Metrics, logs, traces and the synthetic probe call."""
 
@@ -265,6 +289,8 @@ class Settings(BaseSettings):
     history: HistorySettings = Field(default_factory=HistorySettings)
     supervisor: SupervisorSettings = Field(default_factory=SupervisorSettings)
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
+    budgets: BudgetSettings = Field(default_factory=BudgetSettings)
+    calls: CallSettings = Field(default_factory=CallSettings)
 
     policy: PolicySettings = Field(default_factory=PolicySettings)
     live: LivePolicySettings = Field(default_factory=LivePolicySettings)

@@ -44,6 +44,8 @@ async def relay_offer(
     session: dict[str, Any],
     client_ip: str | None,
     watch: bool = True,
+    call_id: str | None = None,
+    api_key_id: int | None = None,
 ) -> RelayedCall:
     """Create the call upstream, record it, and return the SDP answer.
 
@@ -64,6 +66,8 @@ async def relay_offer(
                 model=session.get("model"),
                 voice=_voice(session),
                 client_ip=client_ip,
+                call_id=call_id,
+                api_key_id=api_key_id,
             )
         )
     except BaseException:

@@ -27,6 +27,7 @@ from typing import Any
 from voxgate.adapters import metrics
 from voxgate.adapters.leases import LeaseStore
 from voxgate.adapters.upstream import Sideband, Upstream
+from voxgate.control.budget_guard import BudgetGuard
 from voxgate.control.watchers import CallWatcher, RealtimeWatcher, SupervisedObserver
 from voxgate.core.call_observer import (
     RecordItem,
@@ -98,6 +99,8 @@ class Supervisor:
         self._scan: asyncio.Task[None] | None = None
         #: Told of each call this replica attaches to (tests and metrics listen here).
         self.on_attached: Callable[[CallRecord], Awaitable[None] | None] | None = None
+        #: Budgets and time limits on every watched call (set by the composition root).
+        self.guard: BudgetGuard | None = None
 
     # ---- lifecycle ----------------------------------------------------------------------------------
 
@@ -184,6 +187,9 @@ class Supervisor:
             await asyncio.gather(heartbeat, return_exceptions=True)
             with contextlib.suppress(Exception):
                 await asyncio.shield(self._leases.release(lease, self.replica))
+            if self.guard is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(self.guard.detached(call))
 
     async def _heartbeat(self, lease: str, watch: asyncio.Task[None]) -> None:
         while True:
@@ -210,6 +216,8 @@ class Supervisor:
                     metrics.supervisor_attached(time.monotonic() - started, again=attached_before)
                     attached_before = True
                     log.info("call %s: sideband attached (replica %s)", call.id, self.replica)
+                    if self.guard is not None:
+                        await self.guard.attached(call, sideband.send)
                     if self.on_attached is not None:
                         result = self.on_attached(call)
                         if result is not None:
@@ -289,6 +297,8 @@ class Supervisor:
             elif isinstance(action, SessionEnded):
                 await self.ledger.end_call(call.id, action.reason)
                 return True
+        if self.guard is not None:
+            await self.guard.on_event(call, event.type)
         return False
 
     # ---- replicas ------------------------------------------------------------------------------------

@@ -56,6 +56,10 @@ class NewCall:
     client_ip: str | None
     api: str = "realtime"
     started_at: datetime | None = None
+    # Chosen before the call exists when admission holds a place for it under this id.
+    call_id: str | None = None
+    # The API key the call was made with (revoking it ends the call).
+    api_key_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ from voxgate.core.model_lifecycle import shutdown_warnings
 from voxgate.core.policy import SessionPolicy
 from voxgate.core.prices import PriceTable, default_prices
 from voxgate.settings import OPENAI_API_URL, Settings
+from voxgate.web.budget_services import BudgetServices, open_budget_services
 from voxgate.web.local_engine import EMBEDDED_PREFIX
 
 __all__ = [
@@ -116,6 +117,8 @@ class Services:
     # GPT-Live through the relay (None: no upstream that could speak it is configured).
     live_policy: LivePolicy | None = None
     live_upstream: LiveUpstream | None = None
+    #: Admission, budgets, the guard on live calls and their notices (see budget_services).
+    budget: BudgetServices | None = None
     #: Proven keys and sessions, forgotten on every replica at each revocation (see authcache).
     credential_cache: CredentialCache[CredentialCheck] | None = None
 
@@ -168,6 +171,9 @@ async def open_services(settings: Settings, stack: AsyncExitStack, engine_key: s
             transcription_model=transcription,
         ),
     )
+    budget = await open_budget_services(
+        settings, stack, db=db, ledger=ledger, prices=prices, supervisor=supervisor
+    )
     # Closed before the upstream and the leases it uses (the stack unwinds in reverse).
     stack.push_async_callback(supervisor.aclose)
     await supervisor.start()
@@ -200,6 +206,7 @@ async def open_services(settings: Settings, stack: AsyncExitStack, engine_key: s
         jwt=_jwt_verifier(settings),
         live_policy=LivePolicy(**settings.live.model_dump()),
         live_upstream=live_upstream,
+        budget=budget,
         credential_cache=credential_cache,
     )
 

@@ -117,7 +117,7 @@ class LedgerStore:
     async def open_call(self, call: NewCall) -> CallRecord:
         """Record a call (idempotent by ``upstream_call_id``: a second open returns the first row)."""
         values = {
-            "id": new_call_id(),
+            "id": call.call_id or new_call_id(),
             "upstream_call_id": call.upstream_call_id,
             "user_id": call.user_id,
             "api": call.api,
@@ -126,6 +126,7 @@ class LedgerStore:
             "voice": call.voice,
             "client_ip": call.client_ip[:64] if call.client_ip else None,
             "started_at": call.started_at or _now(),
+            "api_key_id": call.api_key_id,
         }
         stmt = (
             dialect_insert(calls, self._dialect)

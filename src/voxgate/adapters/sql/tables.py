@@ -37,6 +37,7 @@ __all__ = [
     "call_leases",
     "call_responses",
     "call_transcriptions",
+    "call_notices",
     "calls",
     "client_reports",
     "dialect_insert",
@@ -44,6 +45,7 @@ __all__ = [
     "mint_audit",
     "relay_tickets",
     "signin_links",
+    "user_budgets",
     "users",
     "web_sessions",
 ]
@@ -219,6 +221,9 @@ calls = Table(
     Column("ended_at", UTCDateTime, nullable=True),
     Column("end_reason", String(64), nullable=True),
     Column("transcripts_pruned_at", UTCDateTime, nullable=True),
+    # The API key the call was made with (directly, or through a browser session signed in with it):
+    # revoking that key ends the call.
+    Column("api_key_id", Integer, nullable=True),
     Index("ix_calls_user_id_started_at", "user_id", "started_at"),
     Index("ix_calls_started_at", "started_at"),
     Index("ix_calls_ended_at", "ended_at"),
@@ -301,4 +306,33 @@ call_leases = Table(
     Column("holder", String(128), nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
     PrimaryKeyConstraint("call_id", name="pk_call_leases"),
+)
+
+# -- budgets ---------------------------------------------------------------------------------------
+
+# A user's own limits, overriding the settings' defaults; a NULL column keeps the default.
+user_budgets = Table(
+    "user_budgets",
+    metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("usd_per_day", Money, nullable=True),
+    Column("usd_per_month", Money, nullable=True),
+    Column("minutes_per_day", Money, nullable=True),
+    # Which of the three are set here (a set NULL lifts the default's limit): a JSON list of names.
+    Column("fields", JSON, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# What happened to a live call that its page must hear of (a warning, why it ended), and what an
+# admin asked of it (an instruction, delivered by the replica that watches the call).
+call_notices = Table(
+    "call_notices",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("call_id", String(32), ForeignKey("calls.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("data", JSON, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("delivered_at", UTCDateTime, nullable=True),
+    Index("ix_call_notices_call_id", "call_id"),
 )

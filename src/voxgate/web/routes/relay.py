@@ -19,6 +19,7 @@ from voxgate.adapters import metrics
 from voxgate.control.relay import relay_offer
 from voxgate.core import credentials
 from voxgate.core.accounts import User
+from voxgate.core.ledger import new_call_id
 from voxgate.errors import (
     AuthenticationFailed,
     InvalidRequest,
@@ -74,7 +75,10 @@ async def _caller(request: Request) -> tuple[User, dict[str, Any] | None]:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token.startswith(credentials.TICKET_PREFIX):
-        return (await authenticate(request)).user, None
+        principal = await authenticate(request)
+        # Revoking the key the call is made with ends the call (see control.budget_sweep).
+        request.state.api_key_id = principal.api_key_id
+        return principal.user, None
     await ensure_not_locked_out(request, token)
     # None also for a ticket whose browser session ended, whose key was revoked or whose user was disabled.
     redeemed = await services.tickets.redeem(token)
@@ -178,15 +182,26 @@ async def relay_call(request: Request) -> Response:
         # Recorded before the upstream call: a process killed during it still leaves a row. (Writing it
         # while the upstream answers gained nothing measurable on 2 cores: bench_relay, 21.3 vs 22.0 ms.)
         await audit.begin()
-        relayed = await relay_offer(
-            upstream=services.upstream,
-            supervisor=services.supervisor,
-            user_id=user.id,
-            sdp=sdp,
-            session=session,
-            client_ip=record["client_ip"],
-            watch=False,
-        )
+        call_id = new_call_id()
+        # The call's place under the caps and its budget reservation, taken before the upstream call.
+        if services.budget is not None:
+            await services.budget.admission.admit_call(user.id, session.get("model"), call_id)
+        try:
+            relayed = await relay_offer(
+                upstream=services.upstream,
+                supervisor=services.supervisor,
+                user_id=user.id,
+                sdp=sdp,
+                session=session,
+                client_ip=record["client_ip"],
+                watch=False,
+                call_id=call_id,
+                api_key_id=getattr(request.state, "api_key_id", None),
+            )
+        except BaseException:
+            if services.budget is not None:
+                await services.budget.admission.release(user.id, call_id)
+            raise
     except VoxgateError as exc:
         await audit.finish(exc.code, exc.status_code)
         raise

@@ -100,6 +100,8 @@ async def realtime_token(
                 f"Too many tokens requested; try again in {decision.retry_after} s.",
                 retry_after=decision.retry_after,
             )
+        if services.budget is not None:
+            await services.budget.admission.check_mint(user.id, session.get("model"))
         if services.settings.console_mode == "relay":
             # Bound to what the caller proved itself with: the ticket dies with that session or key.
             value, expires = await services.tickets.issue(
