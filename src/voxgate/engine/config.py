@@ -44,6 +44,11 @@ class EngineConfig(BaseModel):
     ice_servers: tuple[IceServer, ...] = ()
     # Maximum life of one realtime session; then ``error{code:"session_expired"}`` and the end.
     session_max_duration_s: float = Field(default=3600.0, gt=0)
+    # GPT-Live (``/v1/live/sessions``): the models served, the longest session (then ``session.closed``
+    # with reason ``expired``) and how much session time passes between ``session.usage.updated`` events.
+    live_models: tuple[str, ...] = ("gpt-live-1", "gpt-live-1.1")
+    live_max_duration_s: float = Field(default=7200.0, gt=0)
+    live_usage_interval_s: float = Field(default=15.0, gt=0)
     # Client secret expiry: default and bounds of ``expires_after.seconds``.
     key_default_ttl_s: int = 600
     key_min_ttl_s: int = 10

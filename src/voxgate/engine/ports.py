@@ -25,6 +25,7 @@ from voxgate.engine.turns import TurnParams
 
 __all__ = [
     "AudioPlayback",
+    "CallSession",
     "FinishInterruption",
     "FunctionCall",
     "Heard",
@@ -33,12 +34,15 @@ __all__ = [
     "Responder",
     "ResponderEvent",
     "ResponderRequest",
+    "Sink",
     "TextDelta",
     "VoiceSession",
 ]
 
 # The session an observer is built for (every protocol's session is a VoiceSession).
 SessionT_contra = TypeVar("SessionT_contra", contravariant=True)
+# Where a session's server events go, as JSON text (a data channel, a WebSocket, a sideband).
+Sink = Callable[[str], Awaitable[None]]
 # The second half of a barge-in (the protocol's events for the cut reply), run after speech_started.
 FinishInterruption = Callable[[], Awaitable[None]]
 
@@ -73,6 +77,35 @@ class AudioPlayback(Protocol):
 
     async def wait_idle(self) -> None:
         """Return once everything queued so far has been played."""
+        ...
+
+
+class CallSession(Protocol):
+    """What a WebRTC call needs of the protocol session it carries (GA Realtime or GPT-Live)."""
+
+    @property
+    def ended(self) -> asyncio.Event:
+        """Set when the session is over (expired, closed); the call then hangs up."""
+        ...
+
+    def add_sink(self, sink: Sink) -> None:
+        """Send the session's events for the call's data channel to ``sink``."""
+        ...
+
+    async def start(self) -> None:
+        """The data channel is open: send the session's first events."""
+        ...
+
+    async def handle_message(self, raw: str | bytes) -> None:
+        """One client event from the data channel."""
+        ...
+
+    def feed_input_audio(self, pcm: bytes) -> None:
+        """The caller's audio, 24 kHz mono PCM16."""
+        ...
+
+    async def aclose(self) -> None:
+        """End the session and release what it owns (idempotent)."""
         ...
 
 

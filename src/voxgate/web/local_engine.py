@@ -25,8 +25,7 @@ if TYPE_CHECKING:
 
     from voxgate.engine.assistants.responder import Responder
     from voxgate.engine.config import EngineConfig
-    from voxgate.engine.ports import InputObserverFactory
-    from voxgate.engine.realtime.realtime_session import RealtimeSession
+    from voxgate.engine.ports import InputObserverFactory, VoiceSession
     from voxgate.engine.server.engine import Engine
 
 __all__ = [
@@ -88,7 +87,7 @@ def build_responder(settings: Settings) -> Responder:
     return EchoResponder()
 
 
-def build_voice(settings: Settings) -> InputObserverFactory[RealtimeSession]:
+def build_voice(settings: Settings) -> InputObserverFactory[VoiceSession]:
     """The voice pipeline (turn detection, barge-in, transcription): Whisper loaded here, once, and
     shared; Silero's model loaded once too, with a detector (its state) per session. Blocking (~1 s):
     run it in a thread from async code.

@@ -11,14 +11,13 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from aiortc import RTCDataChannel, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import AudioFrame, AudioResampler
 
-from voxgate.engine.ports import AudioPlayback
-from voxgate.engine.realtime.realtime_session import RealtimeSession
+from voxgate.engine.ports import AudioPlayback, CallSession
 from voxgate.engine.rtc.ice_pacing import prompt_ice
 from voxgate.engine.rtc.offer import Offer
 from voxgate.engine.rtc.peer import Peer
@@ -30,10 +29,11 @@ __all__ = ["EVENTS_CHANNEL", "RtcCall"]
 log = logging.getLogger(__name__)
 EVENTS_CHANNEL = "oai-events"
 
-SessionFactory = Callable[[AudioPlayback | None], RealtimeSession]
+# The protocol session a call carries (GA Realtime or GPT-Live): the call needs only the CallSession port.
+S = TypeVar("S", bound=CallSession)
 
 
-class RtcCall:
+class RtcCall(Generic[S]):
     """A call answered by the engine; build it on a :class:`~voxgate.engine.rtc.peer.Peer` (which it then
     owns), :meth:`answer` the offer, later :meth:`close` it."""
 
@@ -43,11 +43,11 @@ class RtcCall:
         peer: Peer,
         *,
         connect_timeout_s: float,
-        make_session: SessionFactory,
-        on_closed: Callable[[RtcCall], None],
+        make_session: Callable[[AudioPlayback | None], S],
+        on_closed: Callable[[RtcCall[S]], None],
     ) -> None:
         self.id = call_id
-        self.session: RealtimeSession | None = None
+        self.session: S | None = None
         self.closed = asyncio.Event()
         self._peer = peer
         self._pc = peer.pc
@@ -139,7 +139,7 @@ class RtcCall:
         if self._pc.connectionState in ("failed", "closed"):
             self._request_close()
 
-    async def _end_with_session(self, session: RealtimeSession) -> None:
+    async def _end_with_session(self, session: S) -> None:
         await session.ended.wait()  # e.g. the maximum session duration was reached
         self._request_close()
 

@@ -17,7 +17,7 @@ from voxgate.engine.assistants.capped import CappedResponder
 from voxgate.engine.assistants.responder import EchoResponder, Responder
 from voxgate.engine.config import EngineConfig
 from voxgate.engine.ids import new_id
-from voxgate.engine.ports import AudioPlayback, InputObserverFactory
+from voxgate.engine.ports import AudioPlayback, InputObserverFactory, VoiceSession
 from voxgate.engine.realtime.realtime_session import RealtimeSession
 from voxgate.engine.realtime.session_config import apply_update, default_session, parse_session_request
 from voxgate.engine.rtc.offer import read_offer
@@ -25,6 +25,7 @@ from voxgate.engine.rtc.peer import Peer
 from voxgate.engine.rtc.rtc_call import RtcCall
 from voxgate.engine.server.caps import Capacity, Limits, cap_key
 from voxgate.engine.server.keys import Credential, KeyStore, key_fingerprint
+from voxgate.engine.server.live_calls import LiveSessions
 from voxgate.engine.speech.base import SpeechSynthesizer
 from voxgate.errors import NotFound
 
@@ -44,7 +45,7 @@ class Engine:
         *,
         responder: Responder | None = None,
         synthesizer: SpeechSynthesizer | None = None,
-        observer_factory: InputObserverFactory[RealtimeSession] | None = None,
+        observer_factory: InputObserverFactory[VoiceSession] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
@@ -63,10 +64,12 @@ class Engine:
         self.synthesizer = synthesizer
         self.observer_factory = observer_factory
         self._clock = clock
-        self._calls: dict[str, RtcCall] = {}
+        self._calls: dict[str, RtcCall[RealtimeSession]] = {}
         # call id → fingerprint of the ek_ key that opened it: such a key may end only its own calls.
         self._openers: dict[str, str] = {}
         self._sessions: set[RealtimeSession] = set()
+        # GPT-Live sessions (/v1/live/sessions): the same keys and caps, their own registry.
+        self.live = LiveSessions(self, clock=clock)
         self._closed = False
         # Validate the configured defaults once, so a typo fails at startup, not on the first call.
         if config.default_session:
@@ -201,12 +204,12 @@ class Engine:
             raise
         return call.id, answer
 
-    def _forget_call(self, call: RtcCall) -> None:
+    def _forget_call(self, call: RtcCall[RealtimeSession]) -> None:
         self._calls.pop(call.id, None)
         self._openers.pop(call.id, None)
         self.capacity.release(call.id)
 
-    def call(self, call_id: str, *, credential: Credential | None = None) -> RtcCall:
+    def call(self, call_id: str, *, credential: Credential | None = None) -> RtcCall[RealtimeSession]:
         """The live call ``call_id``; raises :class:`NotFound` (404) otherwise.
 
         A call whose session has ended is already on its way out and counts as gone. With
@@ -234,6 +237,7 @@ class Engine:
         if self._closed:
             return
         self._closed = True
+        await self.live.aclose()
         await asyncio.gather(*(call.close() for call in list(self._calls.values())), return_exceptions=True)
         for session in list(self._sessions):
             # The WebSocket handlers see ``ended`` and close their sockets; aclose cancels the rest.

@@ -1,7 +1,9 @@
 """The engine's HTTP face: OpenAI's paths under ``/v1``, as a Starlette app.
 
 ``POST /v1/realtime/client_secrets``, ``POST /v1/realtime/calls`` (+ ``/{id}/hangup``), the WebSocket
-``/v1/realtime`` (see :mod:`voxgate.engine.server.websocket`) and ``GET /v1/models``. Errors are OpenAI-shaped
+``/v1/realtime`` (see :mod:`voxgate.engine.server.websocket`), GPT-Live's ``POST /v1/live/sessions`` and its
+WebSockets (:mod:`~voxgate.engine.server.live_http`, :mod:`~voxgate.engine.server.live_websocket`) and
+``GET /v1/models``. Errors are OpenAI-shaped
 ``{"error": {...}}`` bodies; CORS follows reference §2.7 so browsers can post SDP and read ``Location``.
 
 Build it with :func:`create_engine_app`; serve it alone (``uvicorn``) or mount it in another app. When
@@ -30,6 +32,8 @@ from voxgate.engine.realtime.session_config import echo_session, parse_session_r
 from voxgate.engine.server.calls_body import read_call_request
 from voxgate.engine.server.engine import Engine
 from voxgate.engine.server.keys import bearer_token
+from voxgate.engine.server.live_http import create_live_session, hangup_live_session
+from voxgate.engine.server.live_websocket import live_attach_websocket, live_websocket
 from voxgate.engine.server.websocket import realtime_websocket
 from voxgate.errors import InvalidRequest, NotFound, VoxgateError
 
@@ -210,6 +214,10 @@ def create_engine_app(
         Route("/v1/realtime/sessions", beta_gone, methods=["POST"]),
         Route("/v1/realtime", beta_gone, methods=["POST"]),
         WebSocketRoute("/v1/realtime", realtime_websocket),
+        Route("/v1/live/sessions", create_live_session, methods=["POST"]),
+        Route("/v1/live/sessions/{session_id}/hangup", hangup_live_session, methods=["POST"]),
+        WebSocketRoute("/v1/live/sessions", live_websocket),
+        WebSocketRoute("/v1/live/sessions/{session_id}/attach", live_attach_websocket),
         Route("/v1/models", list_models, methods=["GET"]),
         Route("/v1/models/{model}", retrieve_model, methods=["GET"]),
     ]

@@ -1,0 +1,91 @@
+"""Where a Live session's events go: one primary channel, any number of sidebands, in order.
+
+The primary is the WebRTC data channel (filtered by the session's ``client.data_channel`` permissions)
+or the primary WebSocket; sidebands are trusted and see everything, plus what is sent to them alone (the
+reflected audio). Every event goes through one outbox drained by one writer task, so events keep their
+order whether they come from the synchronous audio path or from a task, and :meth:`Channels.flush`
+returns once all of them are written (``session.closed`` before the sockets close).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from voxgate.engine.live.permissions import Permissions
+from voxgate.engine.ports import Sink
+
+__all__ = ["Channels"]
+
+log = logging.getLogger(__name__)
+
+
+class Channels:
+    """The primary sink, the sidebands and the writer between them and the session."""
+
+    def __init__(self, name: str, permissions: Permissions | None) -> None:
+        self._name = name
+        self._permissions = permissions  # None: the primary is not filtered (a WebSocket)
+        self.primary: Sink | None = None
+        self.sidebands: list[Sink] = []
+        # (text, a sink of its own or None, to the primary, to the sidebands); None ends the writer.
+        self._outbox: asyncio.Queue[tuple[str, Sink | None, bool, bool] | None] = asyncio.Queue()
+        self._writer: asyncio.Task[None] | None = None
+        self.sealed = False
+
+    def send(self, event: Mapping[str, Any], *, primary: bool = True, sideband: bool = True) -> None:
+        """Queue ``event`` for the primary (if its permissions show it) and the sidebands."""
+        if self.sealed:
+            return
+        if primary and self._permissions is not None:
+            primary = self._permissions.shows(event)
+        self._queue(json.dumps(event, separators=(",", ":"), ensure_ascii=False), None, primary, sideband)
+
+    def send_to(self, sink: Sink, event: Mapping[str, Any]) -> None:
+        """Queue ``event`` for one sink only (a sideband's replay on attach)."""
+        if not self.sealed:
+            self._queue(json.dumps(event, separators=(",", ":"), ensure_ascii=False), sink, False, False)
+
+    def _queue(self, text: str, sink: Sink | None, primary: bool, sideband: bool) -> None:
+        self._outbox.put_nowait((text, sink, primary, sideband))
+        if self._writer is None:
+            self._writer = asyncio.ensure_future(self._write())
+
+    async def _write(self) -> None:
+        while (entry := await self._outbox.get()) is not None:
+            text, direct, primary, sideband = entry
+            targets = [direct] if direct is not None else []
+            targets += [self.primary] if primary and self.primary is not None else []
+            targets += list(self.sidebands) if sideband else []
+            for sink in targets:
+                try:
+                    await sink(text)
+                except Exception:  # a peer gone mid-send: its transport notices and closes
+                    log.debug("%s: dropping a sink", self._name, exc_info=True)
+                    if sink is self.primary:
+                        self.primary = None
+                    self.detach(sink)
+
+    def detach(self, sink: Sink) -> None:
+        """Stop sending to a sideband."""
+        with contextlib.suppress(ValueError):
+            self.sidebands.remove(sink)
+
+    async def flush(self) -> None:
+        """Write everything queued, then accept nothing more."""
+        self.sealed = True
+        if self._writer is None:
+            return
+        self._outbox.put_nowait(None)
+        await asyncio.gather(self._writer, return_exceptions=True)
+
+    async def aclose(self) -> None:
+        """Stop writing at once (what is still queued is dropped)."""
+        self.sealed = True
+        if self._writer is not None:
+            self._writer.cancel()
+            await asyncio.gather(self._writer, return_exceptions=True)
