@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -20,19 +21,12 @@ log = logging.getLogger("voxgate.web")
 
 
 def error_response(
-    status: int,
-    error_type: str,
-    code: str | None,
-    message: str,
-    param: str | None = None,
-    *,
-    extra: dict[str, Any] | None = None,
-    **headers: str,
+    status: int, error_type: str, code: str | None, message: str, param: str | None = None, **headers: str
 ) -> JSONResponse:
     """An OpenAI-shaped error response. Its text is scrubbed of the server's secrets (and their parts)
     whatever produced it: defence in depth behind the upstream adapter's own scrubbing."""
     message, param = scrub_secrets(message), scrub_secrets(param) if param else param
-    body = {"error": {"type": error_type, "code": code, "message": message, "param": param, **(extra or {})}}
+    body = {"error": {"type": error_type, "code": code, "message": message, "param": param}}
     metrics.error_answered(status, code)
     return JSONResponse(body, status_code=status, headers=headers or None)
 
@@ -51,11 +45,14 @@ async def _voxgate_error(request: Request, exc: Exception) -> JSONResponse:
         metrics.rate_limited(getattr(request.scope.get("route"), "path", "other"))
     if exc.status_code >= 500:
         log.warning("%s %s -> %s %s", request.method, request.url.path, exc.status_code, exc.code)
-    # Fields an error adds to OpenAI's four (a budget's resets_at).
+    response = error_response(exc.status_code, exc.error_type, exc.code, exc.message, exc.param, **headers)
+    # Fields an error adds to OpenAI's four (a budget's limit and resets_at).
     extra = {k: v for k, v in exc.to_dict().items() if k not in ("type", "code", "message", "param")}
-    return error_response(
-        exc.status_code, exc.error_type, exc.code, exc.message, exc.param, extra=extra, **headers
-    )
+    if not extra:
+        return response
+    body = json.loads(bytes(response.body))
+    body["error"].update(extra)
+    return JSONResponse(body, status_code=exc.status_code, headers=headers or None)
 
 
 def _param(loc: tuple[Any, ...]) -> str | None:
