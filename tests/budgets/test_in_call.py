@@ -5,6 +5,7 @@ ending live calls within 2 s."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from decimal import Decimal
 from typing import Any
@@ -76,6 +77,22 @@ async def test_a_call_is_warned_then_ended_at_the_budget(budget_gateway: Any) ->
         assert refused.status_code == 429 and refused.json()["error"]["code"] == "budget_exhausted"
 
 
+async def events_of(gw: Any, key: str, call_id: str) -> list[tuple[str, dict[str, Any]]]:
+    """The call's server-sent events, until the stream ends."""
+    events: list[tuple[str, dict[str, Any]]] = []
+    headers = {"Authorization": f"Bearer {key}"}
+    async with gw.client.stream("GET", f"/api/calls/{call_id}/events", headers=headers) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        name = ""
+        async for line in response.aiter_lines():
+            if line.startswith("event: "):
+                name = line[7:]
+            elif line.startswith("data: "):
+                events.append((name, json.loads(line[6:])))
+    return events
+
+
 async def keep_talking(rtc: RtcClient) -> None:
     while True:
         try:
@@ -89,8 +106,16 @@ async def test_the_maximum_call_length_ends_a_call_with_its_reason(budget_gatewa
         _, key = await gw.user_with_key()
         rtc, call_id = await connected(gw, key)
         try:
+            stream = asyncio.create_task(events_of(gw, key, call_id))
             call = await ended(gw, call_id, within=15)
             assert call.end_reason == "max_duration"
+            # The page hears the warning and why the call ended, from voxgate itself.
+            seen = await asyncio.wait_for(stream, 5)
+            names = [name for name, _ in seen]
+            assert names[0] == "budget" and "cost" in names
+            assert names[-2:] == ["warning", "ended"]
+            assert seen[-2][1]["kind"] == "max_duration"
+            assert seen[-1][1]["reason"] == "max_duration" and seen[-1][1]["max_minutes"] == 0.05
 
             async def told() -> list[str]:
                 kinds = [kind for kind, _ in await notices(gw, call_id)]

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from voxgate.adapters import metrics
 from voxgate.adapters.call_slots import Admit, SlotStore
 from voxgate.adapters.sql.budgets import BudgetStore
 from voxgate.core.budgets import (
@@ -109,6 +110,7 @@ class Admission:
         for item in items:
             extra = minutes if item.limit_name == "user_minutes_per_day" else need
             if item.used + extra > item.limit or item.used >= item.limit:
+                metrics.budget_refused(item.limit_name)
                 raise BudgetExhausted(item, now)
 
     async def admit_call(self, user_id: int, model: str | None, call_id: str) -> None:
@@ -145,6 +147,7 @@ class Admission:
         refusal = await self.slots.take(admit)
         if refusal is None:
             return
+        metrics.budget_refused(refusal.partition(":")[0])
         if refusal == "per_user":
             raise TooManyCalls(
                 f"You have {self.config.per_user} calls live already, the most allowed; end one first.",

@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from voxgate.adapters import metrics
 from voxgate.adapters.sql.notices import NoticeStore
 from voxgate.control.admission import Admission
 from voxgate.core.budgets import Standing, exhausted
@@ -175,6 +176,7 @@ class BudgetGuard:
             return
         await self.notices.add(call.id, "ended", {"reason": reason, **(data or {})})
         await self._hangup(call, reason)
+        metrics.budget_hung_up(str((data or {}).get("limit", reason)))
         log.info("call %s: ended (%s)", call.id, reason)
 
     async def end_user_calls(self, user_id: int, reason: str, standing: Standing | None = None) -> int:

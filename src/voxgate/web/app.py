@@ -25,6 +25,7 @@ from voxgate.web.redaction import install_redactor
 from voxgate.web.request_log import RequestLog
 from voxgate.web.routes.account import router as account_router
 from voxgate.web.routes.calls import router as calls_router
+from voxgate.web.routes.events import router as events_router
 from voxgate.web.routes.health import router as health_router
 from voxgate.web.routes.live import router as live_router
 from voxgate.web.routes.metrics import router as metrics_router
@@ -91,6 +92,7 @@ def create_app(settings: Settings, *, freeze_heap: bool = False) -> FastAPI:
     app.include_router(live_router)
     app.include_router(calls_router)
     app.include_router(pages_router)
+    app.include_router(events_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.mount("/docs-assets", StaticFiles(directory=str(DOCS_ASSETS_DIR)), name="docs-assets")
     if engine_mount is not None:
