@@ -25,6 +25,7 @@ from voxgate.web.redaction import install_redactor
 from voxgate.web.request_log import RequestLog
 from voxgate.web.routes.account import router as account_router
 from voxgate.web.routes.calls import router as calls_router
+from voxgate.web.routes.dashboard import router as dashboard_router
 from voxgate.web.routes.events import router as events_router
 from voxgate.web.routes.health import router as health_router
 from voxgate.web.routes.live import router as live_router
@@ -86,6 +87,7 @@ def create_app(settings: Settings, *, freeze_heap: bool = False) -> FastAPI:
     install_openapi(app)
     app.include_router(health_router)
     app.include_router(metrics_router)
+    app.include_router(dashboard_router)
     app.include_router(account_router)
     app.include_router(token_router)
     app.include_router(relay_router)

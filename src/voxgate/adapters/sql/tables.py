@@ -43,6 +43,7 @@ __all__ = [
     "dialect_insert",
     "metadata",
     "mint_audit",
+    "probe_runs",
     "relay_tickets",
     "signin_links",
     "user_budgets",
@@ -306,6 +307,23 @@ call_leases = Table(
     Column("holder", String(128), nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
     PrimaryKeyConstraint("call_id", name="pk_call_leases"),
+)
+
+# The synthetic probe's calls (``voxgate probe``): what it said, what the upstream heard, how long it took.
+probe_runs = Table(
+    "probe_runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("target", String(64), nullable=False),
+    Column("outcome", String(32), nullable=False),
+    Column("error", String(300), nullable=True),
+    Column("wer", Float, nullable=True),
+    Column("connect_ms", Float, nullable=True),
+    Column("first_audio_ms", Float, nullable=True),
+    Column("expected", Text, nullable=False),
+    Column("heard", Text, nullable=True),
+    Index("ix_probe_runs_created_at", "created_at"),
 )
 
 # -- budgets ---------------------------------------------------------------------------------------
