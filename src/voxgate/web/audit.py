@@ -35,10 +35,12 @@ class AttemptAudit:
         self._row = await self._accounts.record_mint(MintRecord(outcome=PENDING, status=0, **self._record))
 
     async def finish(self, outcome: str, status: int) -> None:
-        """Complete the pending row with the next audit batch (not waited for: the pending row already
-        covers a kill), or write the whole row, committed before this returns, when the attempt never
-        got as far."""
+        """Complete the row, or write the whole row when the attempt never got as far. Committed before
+        this returns, except a success's completion: that rides with the next audit batch, off the
+        request's path (the pending row already covers a kill)."""
         if self._row is None:
             await self._accounts.record_mint(MintRecord(outcome=outcome, status=status, **self._record))
-        else:
+        elif status < 400:
             self._accounts.complete_mint_later(self._row, outcome, status)
+        else:
+            await self._accounts.complete_mint(self._row, outcome, status)

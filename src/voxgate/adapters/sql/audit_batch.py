@@ -32,6 +32,7 @@ class AuditBatcher:
         self._engine = engine
         self._new: list[tuple[dict[str, Any], asyncio.Future[int]]] = []
         self._done: dict[int, tuple[str, int]] = {}
+        self._done_waiting: list[asyncio.Future[None]] = []
         self._task: asyncio.Task[None] | None = None
 
     async def insert(self, values: dict[str, Any]) -> int:
@@ -41,10 +42,14 @@ class AuditBatcher:
         self._kick()
         return await future
 
-    def complete(self, row_id: int, outcome: str, status: int) -> None:
-        """Record a pending row's outcome with the next batch (not waited for)."""
+    def complete(self, row_id: int, outcome: str, status: int) -> asyncio.Future[None]:
+        """Record a pending row's outcome with the next batch; the future (which nobody has to await)
+        resolves once it is committed."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._done[row_id] = (outcome, status)
+        self._done_waiting.append(future)
         self._kick()
+        return future
 
     def _kick(self) -> None:
         if self._task is None or self._task.done():
@@ -54,18 +59,24 @@ class AuditBatcher:
         while self._new or self._done:
             new, self._new = self._new, []
             done, self._done = self._done, {}
+            done_waiting, self._done_waiting = self._done_waiting, []
             try:
                 ids = await self._write(new, done)
             except Exception as exc:  # reported to each waiting request; completions stay pending
                 if done:
                     log.warning("%d audit completions not written (rows stay pending): %s", len(done), exc)
-                for _, future in new:
+                waiting: list[asyncio.Future[Any]] = [future for _, future in new]
+                for future in [*waiting, *done_waiting]:
                     if not future.done():
                         future.set_exception(exc)
+                        future.exception()  # nobody may be awaiting a completion: no "never retrieved"
                 continue
             for (_, future), row_id in zip(new, ids, strict=True):
                 if not future.done():
                     future.set_result(row_id)
+            for completed in done_waiting:
+                if not completed.done():
+                    completed.set_result(None)
 
     async def _write(
         self, new: list[tuple[dict[str, Any], asyncio.Future[int]]], done: dict[int, tuple[str, int]]

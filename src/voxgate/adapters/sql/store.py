@@ -446,13 +446,9 @@ class AccountStore:
         )
 
     async def complete_mint(self, audit_id: int, outcome: str, status: int) -> None:
-        """Record the outcome of an attempt recorded as pending."""
-        async with self._engine.begin() as conn:
-            await conn.execute(
-                update(mint_audit)
-                .where(mint_audit.c.id == audit_id)
-                .values(outcome=outcome[:64], status=status)
-            )
+        """Record the outcome of an attempt recorded as pending (committed, with the next audit batch,
+        before this returns)."""
+        await self._audit.complete(audit_id, outcome, status)
 
     def complete_mint_later(self, audit_id: int, outcome: str, status: int) -> None:
         """Record a pending attempt's outcome with the next audit batch, without waiting for it (a kill
@@ -479,6 +475,8 @@ class AccountStore:
         return False
 
     async def list_mints(self, limit: int = 100) -> Sequence[MintRecord]:
+        """The latest audit rows, newest first, this process's queued completions included."""
+        await self._audit.flush()
         query = select(mint_audit).order_by(mint_audit.c.id.desc()).limit(limit)
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).mappings().all()
