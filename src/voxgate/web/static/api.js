@@ -9,6 +9,9 @@ export class ApiError extends Error {
     this.code = error?.code || null;
     this.param = error?.param || null;
     this.retryAfter = retryAfter;
+    // A budget refusal says which budget and when it resets.
+    this.limit = error?.limit || null;
+    this.resetsAt = error?.resets_at || null;
   }
 }
 

@@ -1,6 +1,7 @@
 // The console's wiring: builds each part and connects them to the page. No logic of its own beyond
 // turning clicks and keys into calls on the parts, and the parts' news into what the page shows.
-import { ApiError, clientMetrics, hangupCall, realtimeToken, relayCall } from "./api.js";
+import { ApiError, clientMetrics, getCall, hangupCall, realtimeToken, relayCall } from "./api.js";
+import { CallEvents, FINAL_REASONS, endMessage, warningMessage } from "./callevents.js";
 import { RunningCost } from "./cost.js";
 import { ErrorBox } from "./errors.js";
 import { EventLog } from "./eventlog.js";
@@ -59,6 +60,34 @@ const engineLabel = () =>
 // ---- the parts ---------------------------------------------------------------------------------
 
 const errorBox = new ErrorBox($("error"), { onAction: (action) => act(action) });
+// ---- what voxgate says about the call: warnings, and why it ended it ---------------------------------
+
+const callEvents = new CallEvents({
+  onWarning: (data) => {
+    const message = warningMessage(data);
+    const warning = $("call-warning");
+    warning.textContent = t(message.key, message.params);
+    warning.hidden = false;
+  },
+  onEnded: (data) => {
+    if (!FINAL_REASONS.has(data.reason)) return;
+    $("call-warning").hidden = true;
+    showError(endMessage(data));
+    session.stop(data.reason);
+  },
+});
+
+/** Why voxgate ended `call`, if it did (then the console stops instead of reconnecting). */
+async function finalEnd(call) {
+  if (!call?.id || !relayMode()) return null;
+  try {
+    const info = await getCall(call.id);
+    return FINAL_REASONS.has(info.end_reason) ? info.end_reason : null;
+  } catch (error) {
+    return error instanceof ApiError && error.status === 401 ? error.code || "signed_out" : null;
+  }
+}
+
 const showError = (error) => {
   if (error && !(error instanceof Error) && error.key) errorBox.showMessage(error);
   else errorBox.show(error);
@@ -115,9 +144,12 @@ const session = new Session({
     onCall: (call) => {
       // The ledger's running cost of the call in use (relay mode: its id is voxgate's own).
       if (call && relayMode()) runningCost.follow(call.id);
+      // What voxgate decides about the call (warnings, why it ended) comes from voxgate itself.
+      if (call && relayMode()) callEvents.follow(call.id);
       scheduleRender();
     },
     onNote: (key, kind) => transcript.note(key, kind),
+    finalEnd: (call) => finalEnd(call),
     onError: (error) => showError(error),
   },
 });
@@ -148,6 +180,7 @@ async function connect(event) {
   resetSteps();
   const earlier = transcript.element.childElementCount > 0;
   runningCost.reset();
+  $("call-warning").hidden = true;
   try {
     await session.start(t0);
     if (earlier && session.connected) transcript.note("note.newConversation");

@@ -2,6 +2,7 @@
 // (where one helps) an action button. The error box is re-rendered when the language changes.
 import { ApiError } from "./api.js";
 import { BUDGET_CODES, CallError } from "./call.js";
+import { endMessage } from "./callevents.js";
 import { t } from "./i18n.js";
 import { MicError } from "./mic.js";
 
@@ -20,6 +21,7 @@ export function describe(error) {
       const why = { key_revoked: "error.keyRevoked", session_revoked: "error.sessionRevoked" }[error.code];
       return { key: why || "error.notSignedIn", help: "error.notSignedInHelp", action: "signin" };
     }
+    if (error.limit && error.resetsAt) return endMessage({ limit: error.limit, resets_at: error.resetsAt });
     if (error.status === 402 || BUDGET_CODES.has(error.code)) return { key: "error.budget", help: "error.budgetHelp" };
     if (error.code === "upstream_rate_limited") {
       return { key: "error.upstreamBusy", params: { seconds: error.retryAfter || 1 }, help: "error.retryLater" };

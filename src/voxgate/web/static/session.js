@@ -364,7 +364,14 @@ export class Session {
     this.call = null;
     this.hooks.onCall?.(null);
     this.retire(call, reason);
-    this.reconnect(reason);
+    this.reconnectUnlessFinal(reason, call);
+  }
+
+  /** Reconnect, unless voxgate itself ended the call (a budget, the maximum length, a revocation). */
+  async reconnectUnlessFinal(reason, call) {
+    const final = await this.hooks.finalEnd?.(call);
+    if (!final) return this.reconnect(reason);
+    if (!this.stopped) await this.stop(final);
   }
 
   sleep(ms) {
