@@ -52,10 +52,14 @@ class LiveWatcher:
         return LiveObserver(model=call.model, prices=self._prices, last_item=last)
 
     async def end(self, call: CallRecord, sideband: Sideband | None) -> None:
-        """``session.close`` on ``sideband``, or on a sideband of its own held until ``session.closed``."""
+        """``session.close`` on ``sideband``, or on a sideband of its own held until ``session.closed``
+        (:class:`~voxgate.errors.NotFound` when the session is over)."""
         if sideband is not None:
-            await sideband.send(close_event())
-            return
+            try:
+                await sideband.send(close_event())
+                return
+            except UpstreamError:
+                pass  # that sideband is closing (the session may be over already): ask on a fresh one
         async with self._upstream.sideband(call.upstream_call_id) as own:
             await own.send(close_event())
             with contextlib.suppress(TimeoutError, UpstreamError):

@@ -20,6 +20,7 @@ from voxgate.web.auth import (
     refused,
     services_of,
 )
+from voxgate.web.routes.live import ProfileOut, profiles
 
 router = APIRouter(prefix="/api", tags=["account"])
 
@@ -67,6 +68,9 @@ class MeOut(BaseModel):
     )
     local_engine: LocalEngineOut | None = Field(
         default=None, description="Set when calls run on the embedded local engine rather than OpenAI."
+    )
+    profiles: list[ProfileOut] = Field(
+        default_factory=list, description="What the console may call: Realtime, and GPT-Live when enabled."
     )
 
 
@@ -136,6 +140,7 @@ async def sign_in(body: SignInRequest, request: Request, response: Response) -> 
         "console_mode": services.settings.console_mode,
         "simulated_cost": services.simulated_cost,
         "local_engine": _local_engine(services.settings),
+        "profiles": profiles(services),
     }
 
 
@@ -160,4 +165,5 @@ async def me(request: Request) -> dict[str, Any]:
         "console_mode": services.settings.console_mode,
         "simulated_cost": services.simulated_cost,
         "local_engine": _local_engine(services.settings),
+        "profiles": profiles(services),
     }

@@ -62,6 +62,47 @@ class LiveSessionAnswer(BaseModel):
     transport: LiveTransport
 
 
+class ProfileOut(BaseModel):
+    """A kind of call the console may start: an API and its model, as the server's policies set them."""
+
+    id: Literal["realtime", "live"]
+    api: Literal["realtime", "live"]
+    label: str = Field(description='What people pick, e.g. "Live gpt-live-1.1".')
+    model: str
+    voices: list[str] = Field(description="The voices a caller may choose for it.")
+    usd_per_minute: str | None = Field(
+        default=None, description="What a minute of it costs when billed per second (GPT-Live), as a decimal."
+    )
+
+
+def profiles(services: Any) -> list[dict[str, Any]]:
+    """The profiles a user may pick: Realtime always, GPT-Live when its policy and an upstream allow it."""
+    realtime = services.policy
+    found: list[dict[str, Any]] = [
+        {
+            "id": "realtime",
+            "api": "realtime",
+            "label": f"Realtime {realtime.model}",
+            "model": realtime.model,
+            "voices": list(realtime.allowed_voices),
+        }
+    ]
+    live = services.live_policy
+    if live is not None and live.enabled and services.live_upstream is not None:
+        prices = services.prices.live_prices(live.model)
+        found.append(
+            {
+                "id": "live",
+                "api": "live",
+                "label": f"Live {live.model}",
+                "model": live.model,
+                "voices": list(live.allowed_voices),
+                "usd_per_minute": str(prices.active) if prices else None,
+            }
+        )
+    return found
+
+
 @router.post(
     "/live/sessions",
     status_code=201,

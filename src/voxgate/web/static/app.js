@@ -2,13 +2,14 @@
 // turning clicks and keys into calls on the parts, and the parts' news into what the page shows.
 import { ApiError, clientMetrics, getCall, hangupCall, realtimeToken, relayCall } from "./api.js";
 import { CallEvents, FINAL_REASONS, endMessage, warningMessage } from "./callevents.js";
-import { RunningCost } from "./cost.js";
+import { RunningCost, money } from "./cost.js";
 import { ErrorBox } from "./errors.js";
 import { EventLog } from "./eventlog.js";
 import { Conversation } from "./events.js";
 import { History } from "./history.js";
 import { HistoryView } from "./historyview.js";
 import { LANGUAGES, language, onLanguageChange, pickLanguage, setLanguage, t, translate } from "./i18n.js";
+import { LIVE, LiveTranscript, muteEvent, relayLive } from "./live.js";
 import { Meters } from "./meters.js";
 import { listMics, saveMic, savedMic } from "./mic.js";
 import { Session } from "./session.js";
@@ -50,6 +51,10 @@ const store = (key, value) => {
 // A server that does not say predates the relay.
 let consoleMode = "ephemeral";
 const relayMode = () => consoleMode === "relay";
+// What the user may call (/api/me's profiles: Realtime, and GPT-Live when the server offers it), and which.
+let profiles = [];
+const profile = () => profiles.find((p) => p.id === $("profile-select").value) || profiles[0] || { api: "realtime" };
+const liveMode = () => profile().api === LIVE;
 // What /api/me says answers calls when it is voxgate's local engine rather than OpenAI (else null): the
 // console names it instead of a model name the engine does not run.
 let localEngine = null;
@@ -116,14 +121,16 @@ const session = new Session({
   busy: () => conversation.responseActive || conversation.assistantSpeaking || conversation.userSpeaking || talk.holding,
   report: (body, options) => clientMetrics(body, options),
   hangup: (callId, options) => hangupCall(callId, options),
-  relay: (sdp, overrides) => relayCall(sdp, overrides),
+  relay: (sdp, overrides) => (liveMode() ? relayLive(sdp, profile().model, overrides) : relayCall(sdp, overrides)),
   mode: () => consoleMode,
+  protocol: () => profile().api,
   hooks: {
     onState: (state) => onSessionState(state),
     onStep: (name, state, ms) => showStep(name, state, ms),
     onEvent: (event) => {
       eventLog.add("in", event);
       conversation.handle(event);
+      if (liveMode()) liveTranscript.handle(event);
       if (event.type === "session.updated" || event.type === "session.created") scheduleRender();
     },
     onSent: (event) => eventLog.add("out", event),
@@ -143,7 +150,8 @@ const session = new Session({
     },
     onCall: (call) => {
       // The ledger's running cost of the call in use (relay mode: its id is voxgate's own).
-      if (call && relayMode()) runningCost.follow(call.id);
+      if (call && (relayMode() || liveMode())) runningCost.follow(call.id);
+      liveTranscript.reset();
       // What voxgate decides about the call (warnings, why it ended) comes from voxgate itself.
       if (call && relayMode()) callEvents.follow(call.id);
       scheduleRender();
@@ -154,6 +162,20 @@ const session = new Session({
   },
 });
 const talk = new Talk({ session, conversation, transcript, history });
+const liveTranscript = new LiveTranscript({
+  transcript,
+  history,
+  conversation,
+  onChange: () => scheduleRender(),
+  onNote: (key, kind) => transcript.note(key, kind),
+  // Ended by voxgate (a hang-up, a budget) or by the upstream: not a drop to reconnect from. An expired
+  // session was not renewed in time: the channel's close reconnects as for a drop.
+  onClosed: (reason) => {
+    if (reason === "expired") return;
+    transcript.note(t("note.liveClosed", { reason }), "warn");
+    session.stop(`closed_${reason}`);
+  },
+});
 const runningCost = new RunningCost($("call-cost"), { onError: (error) => showError(error) });
 const historyView = new HistoryView({ onError: (error) => showError(error), onOpen: (path) => views.go(path) });
 const views = new Views({
@@ -286,6 +308,13 @@ function render() {
   setAttr(pill, "data-state", state);
   setLabel(pill, `state.${state}`);
   for (const id of ["mute-button", "ptt-button", "text-input", "send-button"]) $(id).disabled = !live;
+  // GPT-Live's model owns turn-taking and its data channel takes only mute and unmute: no push-to-talk
+  // (commit), no interrupt (cancel), no typed turn, no transcription setting.
+  const gptLive = liveMode();
+  for (const id of ["ptt-button", "ptt-hint", "interrupt-button", "text-form", "language-select", "language-label"]) {
+    if ($(id).hidden !== gptLive) $(id).hidden = gptLive;
+  }
+  $("profile-select").disabled = state !== "idle";
   $("interrupt-button").disabled = !live || !(conversation.responseActive || conversation.assistantSpeaking);
   setAttr($("mute-button"), "aria-pressed", String(session.muted));
   setLabel($("mute-button"), session.muted ? "talk.unmute" : "talk.mute");
@@ -332,6 +361,7 @@ function showCallInfo() {
     return;
   }
   const voice = call.session.audio?.output?.voice;
+  const perMinute = liveMode() && profile().usd_per_minute;
   setText(
     info,
     t("call.info", {
@@ -339,7 +369,7 @@ function showCallInfo() {
       model: engineLabel() || call.session.model || "?",
       voice: typeof voice === "string" ? voice : voice?.id || "?",
       until: call.expiresAt ? timeOf(call.expiresAt) : "?",
-    }),
+    }) + (perMinute ? ` · ${t("call.perMinute", { amount: money(perMinute) })}` : ""),
   );
 }
 
@@ -365,9 +395,18 @@ function fillOptions(select, options, value) {
   select.value = options.some(([v]) => v === value) ? value : options[0][0];
 }
 
+function fillProfiles() {
+  const select = $("profile-select");
+  const several = profiles.length > 1;
+  select.hidden = $("profile-label").hidden = !several;
+  if (profiles.length) fillOptions(select, profiles.map((p) => [p.id, p.label]), select.value || stored("voxgate.profile"));
+}
+
 function fillChoices() {
   fillOptions($("ui-language"), Object.entries(LANGUAGES), language());
-  fillOptions($("voice-select"), [["", t("settings.voiceDefault")], ...VOICES.map((v) => [v, v])], stored("voxgate.voice"));
+  // The profile's own voices (GPT-Live has more than Realtime); the server's policy may allow fewer.
+  const voices = profile().voices?.length ? profile().voices : VOICES;
+  fillOptions($("voice-select"), [["", t("settings.voiceDefault")], ...voices.map((v) => [v, v])], stored("voxgate.voice"));
   fillOptions(
     $("language-select"),
     [["auto", t("settings.languageAuto")], ...Object.entries(TRANSCRIPTION_LANGUAGES)],
@@ -399,6 +438,9 @@ function onUser(user, info = {}) {
   showLanguageHint();
   if (user) {
     consoleMode = info.console_mode === "relay" ? "relay" : "ephemeral";
+    profiles = info.profiles || [];
+    fillProfiles();
+    fillChoices();
     if (relayMode()) tokens.stop();
     else tokens.start();
     session.prepare({ revive: true });
@@ -419,6 +461,7 @@ $("connect-button").addEventListener("click", connect);
 $("stop-button").addEventListener("click", () => stop("user"));
 $("mute-button").addEventListener("click", () => {
   session.setMuted(!session.muted);
+  if (liveMode()) session.send(muteEvent(session.muted));
   render();
 });
 $("interrupt-button").addEventListener("click", () => talk.interrupt());
@@ -470,9 +513,16 @@ window.addEventListener("blur", () => talk.holding && pttUp());
 
 // Settings: remembered; applied to the call in progress when it makes sense.
 $("ui-language").addEventListener("change", (event) => setLanguage(event.target.value));
+$("profile-select").addEventListener("change", (event) => {
+  store("voxgate.profile", event.target.value);
+  fillChoices();
+  callInfoFor = null;
+  render();
+});
 $("voice-select").addEventListener("change", (event) => {
   store("voxgate.voice", event.target.value);
-  if (session.connected && event.target.value) {
+  // A GPT-Live voice is fixed for the session: the next call uses the new one.
+  if (session.connected && event.target.value && !liveMode()) {
     session.send({ type: "session.update", session: { type: "realtime", audio: { output: { voice: event.target.value } } } });
   }
 });

@@ -9,6 +9,8 @@ export const STEPS = ["token", "mic", "offer", "sdp", "channel", "session"];
 const DISCONNECT_GRACE_MS = 3000; // "disconnected" often recovers by itself; "failed" never does
 const SESSION_UPDATED_WAIT_MS = 5000; // as the Agents SDK: then go on without the confirmation
 const MIC_WAIT_MS = 60; // the longest the microphone waits for the answer once the offer is out
+// The events that carry the session as the server has it (GA Realtime; GPT-Live's session.started).
+const SESSION_EVENTS = new Set(["session.created", "session.updated", "session.started"]);
 
 export class CallError extends Error {
   /** code: ice_failed | timeout | token_rejected | rate_limited | budget | upstream_down | sdp_rejected */
@@ -164,10 +166,20 @@ export class Call {
    * @param {Promise<object>|null} token ephemeral mode: the client secret ({value, calls_url, session})
    * @param {((sdp: string) => Promise<{id, answer}>)|null} relay relay mode: posts the offer to voxgate
    * @param {() => Promise<MediaStreamTrack>} track opens (or gives) the microphone's track
-   * @param {(session: object|null) => object} sessionUpdate the session.update to send on open, from
-   *   the session as minted (ephemeral) or as created (relay)
+   * @param {(session: object|null) => object|null} sessionUpdate the session.update to send on open, from
+   *   the session as minted (ephemeral) or as created (relay); null sends none (GPT-Live: the session is
+   *   the server's, and the call is ready at session.started)
+   * @param {number} sessionWaitMs how long a relayed call waits for its session event before going on
    */
-  async connect({ t0 = performance.now(), token = null, relay = null, track, sessionUpdate, timeoutMs = 20000 }) {
+  async connect({
+    t0 = performance.now(),
+    token = null,
+    relay = null,
+    track,
+    sessionUpdate,
+    timeoutMs = 20000,
+    sessionWaitMs = SESSION_UPDATED_WAIT_MS,
+  }) {
     this.t0 = t0;
     const offerReady = this.time(
       "offer",
@@ -201,8 +213,14 @@ export class Call {
       await this.time("sdp", this.postOffer(relay ? () => relay(sdp) : () => postSdp(secret, sdp)));
       await this.time("channel", opened);
       // The relayed session was built by voxgate: its transcription model is learnt from session.created.
-      const session = relay ? this.sessionCreated() : Promise.resolve(secret.session);
-      await this.time("session", session.then((created) => this.updateSession(sessionUpdate(created))));
+      const session = relay ? this.sessionCreated(sessionWaitMs) : Promise.resolve(secret.session);
+      await this.time(
+        "session",
+        session.then((created) => {
+          const update = sessionUpdate(created);
+          return update ? this.updateSession(update) : created;
+        }),
+      );
     })();
     try {
       await Promise.race([Promise.all([sessionReady, micReady]), failed, timeout]);
@@ -240,19 +258,19 @@ export class Call {
     this.askMic?.();
   }
 
-  /** The session as the server created it (session.created), or null after SESSION_UPDATED_WAIT_MS. */
-  sessionCreated() {
+  /** The session as the server created it (session.created, GPT-Live's session.started), or null after waitMs. */
+  sessionCreated(waitMs = SESSION_UPDATED_WAIT_MS) {
     if (this.session) return Promise.resolve(this.session);
     return new Promise((resolve) => {
       const waiter = (incoming) => {
-        if (incoming.type === "session.created" || incoming.type === "session.updated") finish(incoming.session);
+        if (SESSION_EVENTS.has(incoming.type)) finish(incoming.session);
       };
       const finish = (session) => {
         clearTimeout(timer);
         this.waiters.delete(waiter);
         resolve(session);
       };
-      const timer = setTimeout(() => finish(null), SESSION_UPDATED_WAIT_MS);
+      const timer = setTimeout(() => finish(null), waitMs);
       this.waiters.add(waiter);
     });
   }
@@ -285,7 +303,7 @@ export class Call {
     } catch {
       return; // not an event
     }
-    if (event.type === "session.created" || event.type === "session.updated") this.session = event.session;
+    if (SESSION_EVENTS.has(event.type)) this.session = event.session;
     for (const waiter of [...this.waiters]) waiter(event);
     this.hooks.onEvent?.(event, this);
   }

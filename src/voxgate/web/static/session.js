@@ -4,6 +4,7 @@
 // its context. The microphone belongs to the session and is shared by its calls.
 import { ApiError, serverNow } from "./api.js";
 import { BUDGET_CODES, Call, CallError } from "./call.js";
+import { LIVE, liveOverrides } from "./live.js";
 import { MicError, openMic, stopStream } from "./mic.js";
 
 const BACKOFF_BASE_MS = 500;
@@ -78,12 +79,14 @@ export class Session {
    *   busy(): true while a reply is playing or the user is talking (renewal waits for a pause);
    *   report(body, {keepalive}), hangup(callId, {keepalive}), relay(sdp, session): voxgate's API;
    *   mode(): "relay" (the offer goes through voxgate; no token) or "ephemeral" (tokens' secrets);
+   *   protocol(): "realtime" or "live" (GPT-Live: always through voxgate's relay, no session.update);
    *   hooks: onState(state, detail), onStep(name, state, ms), onEvent(event, call), onSent(event, call),
    *     onRemoteStream(stream), onMicStream(stream|null), onNote(key, kind), onError(error), onCall(call|null)
    *   renewBeforeS: renew this long before the session's maximum duration ends
    */
-  constructor({ tokens, history, choices, busy, report, hangup, relay, mode, hooks, renewBeforeS = 300 }) {
+  constructor({ tokens, history, choices, busy, report, hangup, relay, mode, protocol, hooks, renewBeforeS = 300 }) {
     Object.assign(this, { tokens, history, choices, busy, report, hangup, relay, mode, hooks, renewBeforeS });
+    this.protocol = protocol || (() => "realtime");
     this.state = "idle";
     this.call = null; // the call in use
     this.dialing = new Set(); // calls being set up (a renewal's new call while the old one is in use)
@@ -201,14 +204,18 @@ export class Session {
     this.dialing.add(call);
     const track = () => this.openMicOnce().then((stream) => stream.getAudioTracks()[0]);
     try {
-      // Relay mode never asks for a secret: voxgate creates the call with the server's key.
-      const relayed = this.mode() === "relay";
+      // Relay mode never asks for a secret: voxgate creates the call with the server's key. GPT-Live has
+      // no secrets at all: it is always relayed, and its session is the server's (no session.update).
+      const live = this.protocol() === LIVE;
+      const relayed = live || this.mode() === "relay";
+      const overrides = live ? liveOverrides : relayOverrides;
       await call.connect({
         t0,
         token: relayed ? null : this.tokens.get(),
-        relay: relayed ? (sdp) => this.relay(sdp, relayOverrides(this.choices())) : null,
+        relay: relayed ? (sdp) => this.relay(sdp, overrides(this.choices())) : null,
         track,
-        sessionUpdate: (session) => sessionUpdate(session, this.choices()),
+        sessionUpdate: (session) => (live ? null : sessionUpdate(session, this.choices())),
+        sessionWaitMs: live ? 20000 : undefined,
       });
       if (this.stopped) throw new CallError("timeout", "Stopped while connecting.");
     } catch (error) {
@@ -219,8 +226,9 @@ export class Session {
     } finally {
       this.dialing.delete(call);
     }
-    // The conversation so far, so the assistant keeps its context (empty on a first connect).
-    for (const event of this.history.replayEvents()) call.send(event);
+    // The conversation so far, so the assistant keeps its context (empty on a first connect). A Live
+    // session's context is fixed at its start, and its data channel takes no such events.
+    if (this.protocol() !== LIVE) for (const event of this.history.replayEvents()) call.send(event);
     this.sendReport(kind, call, attempt, null);
     return call;
   }
@@ -287,7 +295,7 @@ export class Session {
    * create (and the upstream's id is what it expects there). A relayed call is voxgate's own already.
    */
   reportsCallId() {
-    return this.mode() !== "relay";
+    return this.mode() !== "relay" && this.protocol() !== LIVE;
   }
 
   sendReport(kind, call, attempt, error) {
