@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["Timeline"]
+__all__ = ["Standby", "Timeline"]
 
 
 class Timeline:
@@ -51,3 +51,31 @@ class Timeline:
         if not self._breakdown:
             return {"seconds": int(self.ms // 1000)}
         return {"seconds": active + paused, "active_seconds": active, "paused_seconds": paused}
+
+
+class Standby:
+    """Idle pauses of a WebRTC session (``idle_timeout_s`` with a speech ``wake_policy``).
+
+    After ``timeout_s`` of session time without speech or a reply the session pauses (billed as paused
+    time); speech wakes it. Without a timeout it never pauses.
+    """
+
+    def __init__(self, timeout_s: int | None) -> None:
+        self._timeout_ms = timeout_s * 1000 if timeout_s is not None else None
+        self.paused = False
+        self._active_at = 0.0
+
+    def update(self, now_ms: float, *, busy: bool) -> bool:
+        """The timeline is at ``now_ms`` (``busy``: someone speaks); True when the session pauses now."""
+        if busy:
+            self._active_at = now_ms
+        if self._timeout_ms is None or self.paused or now_ms - self._active_at < self._timeout_ms:
+            return False
+        self.paused = True
+        return True
+
+    def wake(self, now_ms: float) -> bool:
+        """Speech at ``now_ms``; True when it ends a pause."""
+        self._active_at = now_ms
+        was, self.paused = self.paused, False
+        return was
