@@ -227,3 +227,33 @@ async def test_a_g711_websocket_session_hears_and_speaks_mulaw(sdk: AsyncOpenAI)
         finally:
             streamer.cancel()
             await asyncio.gather(streamer, return_exceptions=True)
+
+
+async def test_live_sessions_share_the_realtime_caps_and_can_be_hung_up(make_server: MakeServer) -> None:
+    server = await make_server(_config(max_calls_per_key=1, max_sessions_per_key=1))
+    first, second = RtcClient(), RtcClient()
+    async with _sdk(server) as sdk:
+        try:
+            created = await sdk.live.create(
+                session={"model": "gpt-live-1"}, transport={"type": "webrtc", "sdp": await first.offer()}
+            )
+            with pytest.raises(openai.RateLimitError) as refused:
+                await sdk.live.create(
+                    session={"model": "gpt-live-1"}, transport={"type": "webrtc", "sdp": await second.offer()}
+                )
+            assert refused.value.code == "too_many_calls"
+            assert refused.value.response.headers["retry-after"]
+            async with sdk.live.connect() as conn:
+                await conn.session.start(session={"model": "gpt-live-1"})
+                await LiveReader(conn.recv_bytes, "websocket").until("session.started")
+                with pytest.raises(InvalidStatus) as busy:
+                    async with sdk.live.connect() as again:
+                        await again.recv()
+                assert busy.value.response.status_code == 429
+            await sdk.post(f"/live/sessions/{created.session.id}/hangup", cast_to=httpx.Response)
+            with pytest.raises(InvalidStatus):  # it is gone
+                async with sdk.live.sideband.connect(session_id=created.session.id) as sideband:
+                    await sideband.recv()
+        finally:
+            await first.close()
+            await second.close()
