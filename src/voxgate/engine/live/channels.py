@@ -22,6 +22,7 @@ from voxgate.engine.ports import Sink
 __all__ = ["Channels"]
 
 log = logging.getLogger(__name__)
+FLUSH_TIMEOUT_S = 5.0
 
 
 class Channels:
@@ -81,7 +82,12 @@ class Channels:
         if self._writer is None:
             return
         self._outbox.put_nowait(None)
-        await asyncio.gather(self._writer, return_exceptions=True)
+        # A peer that stopped reading must not hold the session open: what it has not taken is dropped.
+        done, _ = await asyncio.wait({self._writer}, timeout=FLUSH_TIMEOUT_S)
+        if not done:
+            log.info("%s: a channel did not take the last events within %ss", self._name, FLUSH_TIMEOUT_S)
+            self._writer.cancel()
+            await asyncio.gather(self._writer, return_exceptions=True)
 
     async def aclose(self) -> None:
         """Stop writing at once (what is still queued is dropped)."""

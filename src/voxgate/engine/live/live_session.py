@@ -334,6 +334,7 @@ class LiveSession:
         turn = item_id or self.new_turn_id()
         audio = self._tape.span(start_ms, end_ms)
         if not audio:
+            self._turn_spans.pop(turn, None)
             raise InvalidRequest("No input audio in the turn's span.", code="input_audio_buffer_commit_empty")
         if self._observer is not None:
             self._observer.on_committed(turn, audio)
