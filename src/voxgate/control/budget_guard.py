@@ -45,10 +45,13 @@ _NEARLY = {
 }
 
 
-def warning_event(kind: str) -> dict[str, Any]:
+def warning_event(kind: str, api: str = "realtime") -> dict[str, Any]:
     """The sideband event that makes the assistant say the warning: an out-of-band response whose
-    fixed instructions say what to tell, in the language of the conversation."""
+    fixed instructions say what to tell, in the language of the conversation. GPT-Live has no
+    responses to create: there the notice is commentary for the model to voice (reference §3)."""
     notice = f"Voxgate notice: {_NEARLY.get(kind, _NEARLY['user_usd_per_day'])}, and the call will end soon."
+    if api == "live":
+        return {"type": "session.commentary.append", "content": notice, "delegation_id": None}
     return {
         "type": "response.create",
         "response": {
@@ -117,7 +120,13 @@ class BudgetGuard:
 
     async def on_event(self, call: CallRecord, event_type: str) -> None:
         """After the ledger recorded ``event_type``: reconcile and check the budgets on new costs."""
-        if event_type not in ("response.done", "conversation.item.input_audio_transcription.completed"):
+        # GPT-Live's cost moves with its cumulative usage, not with responses.
+        costs = (
+            "response.done",
+            "conversation.item.input_audio_transcription.completed",
+            "session.usage.updated",
+        )
+        if event_type not in costs:
             return
         cost = await self.admission.budgets.call_cost(call.id)
         await self.admission.slots.reserve(
@@ -167,7 +176,7 @@ class BudgetGuard:
         watched.warned.add(kind)
         await self.notices.add(call.id, "warning", {"kind": kind, **data})
         with contextlib.suppress(Exception):
-            await watched.send(warning_event(kind))
+            await watched.send(warning_event(kind, call.api))
         log.info("call %s: warned (%s)", call.id, kind)
 
     async def end(self, call: CallRecord, reason: str, data: dict[str, Any] | None = None) -> None:

@@ -42,12 +42,15 @@ async def relay_live_offer(
     session: dict[str, Any],
     client_ip: str | None,
     watch: bool = True,
+    call_id: str | None = None,
+    api_key_id: int | None = None,
 ) -> RelayedCall:
     """Create the Live session upstream, record it, and return the SDP answer.
 
     The ledger row (api ``live``) and its first usage (nothing run yet, the 15 s creation charge billed)
     are written before the answer is returned. With ``watch`` the supervisor starts on it at once; a web
-    route passes False and calls :meth:`Supervisor.watch` once the answer is on its way.
+    route passes False and calls :meth:`Supervisor.watch` once the answer is on its way. ``call_id`` is
+    the id admission held a place under; ``api_key_id`` the key whose revocation ends the call.
     """
     created = await upstream.create_session(sdp=sdp, session=session)
     model = session.get("model")
@@ -61,6 +64,8 @@ async def relay_live_offer(
                 voice=_voice(session),
                 client_ip=client_ip,
                 api="live",
+                call_id=call_id,
+                api_key_id=api_key_id,
             )
         )
         await supervisor.ledger.record_usage(call.id, initial_usage(prices, model))

@@ -188,6 +188,9 @@ def exhausted(items: list[Standing]) -> Standing | None:
 
 def minute_estimate(prices: PriceTable, model: str | None) -> Decimal | None:
     """What a minute of spoken conversation costs on ``model`` (None: its price is unknown)."""
+    live = prices.live_prices(model) if model else None
+    if live is not None:
+        return live.active  # GPT-Live is billed per second of session time, not per token
     tokens = prices.token_prices(model) if model else None
     if tokens is None or tokens.audio_in is None or tokens.audio_out is None:
         return None

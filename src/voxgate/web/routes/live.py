@@ -18,8 +18,10 @@ from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from voxgate.adapters import metrics
 from voxgate.control.live_relay import relay_live_offer
 from voxgate.core.credentials import safety_identifier
+from voxgate.core.ledger import new_call_id
 from voxgate.errors import InvalidRequest, NotFound, RateLimited, VoxgateError
 from voxgate.web.audit import AttemptAudit
 from voxgate.web.auth import authenticate, client_ip, services_of
@@ -118,7 +120,8 @@ async def create_live_session(request: Request, body: LiveSessionRequest) -> JSO
     record: dict[str, Any] = {"user_id": None, "client_ip": client_ip(request), "ttl": None, "model": None}
     audit = AttemptAudit(services.accounts, record)
     try:
-        user = (await authenticate(request)).user
+        principal = await authenticate(request)
+        user = principal.user
         record["user_id"] = user.id
         model = body.session.get("model", policy.model)
         if model != policy.model:
@@ -137,20 +140,33 @@ async def create_live_session(request: Request, body: LiveSessionRequest) -> JSO
                 retry_after=decision.retry_after,
             )
         await audit.begin()
-        relayed = await relay_live_offer(
-            upstream=upstream,
-            supervisor=services.supervisor,
-            prices=services.prices,
-            user_id=user.id,
-            sdp=body.transport.sdp,
-            session=session,
-            client_ip=record["client_ip"],
-            watch=False,
-        )
+        call_id = new_call_id()
+        # The call's place under the caps and its budget reservation (a minute at the Live rate), taken
+        # before the upstream call, as for Realtime.
+        if services.budget is not None:
+            await services.budget.admission.admit_call(user.id, session["model"], call_id)
+        try:
+            relayed = await relay_live_offer(
+                upstream=upstream,
+                supervisor=services.supervisor,
+                prices=services.prices,
+                user_id=user.id,
+                sdp=body.transport.sdp,
+                session=session,
+                client_ip=record["client_ip"],
+                watch=False,
+                call_id=call_id,
+                api_key_id=principal.api_key_id,
+            )
+        except BaseException:
+            if services.budget is not None:
+                await services.budget.admission.release(user.id, call_id)
+            raise
     except VoxgateError as exc:
         await audit.finish(exc.code, exc.status_code)
         raise
     log.debug("relayed Live session %s for user %s", relayed.call.id, user.id)
+    metrics.relayed(relayed.call.api, relayed.call.model)
 
     # After the answer is sent: the sideband attach (well within its 1 s bound) and the audit row.
     async def watch() -> None:  # async, so that Starlette runs it on the loop, not in a thread
