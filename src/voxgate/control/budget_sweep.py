@@ -1,5 +1,5 @@
 """The sweep: twice a second each replica ends the calls it watches whose user was disabled or whose key
-was revoked, and delivers the instructions an admin gave its calls.
+was revoked, and carries out what an admin asked of its calls (an instruction; an end asked from the CLI).
 
 Both requests reach the replica through the database, so they work whichever replica (or CLI) made them
 and whichever replica watches the call: revocation ends a call within a sweep interval plus a hangup.
@@ -62,9 +62,15 @@ class CallSweep:
                 await self._guard.end(call, reason)
         for notice in await self._guard.notices.pending(sorted(watched)):
             # Marked first: two replicas (a lease changing hands) never send one instruction twice.
-            if await self._guard.notices.delivered(notice.id):
-                sent = await self._guard.send(notice.call_id, instruction_event(self._base, notice.data))
-                log.info("call %s: admin instruction %s", notice.call_id, "sent" if sent else "lost")
+            if not await self._guard.notices.delivered(notice.id):
+                continue
+            if notice.kind == "end":  # asked from the CLI, which cannot reach the upstream itself
+                call = await self._ledger.get_call(notice.call_id)
+                if call is not None and call.live:
+                    await self._guard.end(call, "admin_ended")
+                continue
+            sent = await self._guard.send(notice.call_id, instruction_event(self._base, notice.data))
+            log.info("call %s: admin instruction %s", notice.call_id, "sent" if sent else "lost")
 
     async def _loop(self) -> None:
         while True:

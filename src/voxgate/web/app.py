@@ -24,6 +24,9 @@ from voxgate.web.pages import router as pages_router
 from voxgate.web.redaction import install_redactor
 from voxgate.web.request_log import RequestLog
 from voxgate.web.routes.account import router as account_router
+from voxgate.web.routes.admin import pages as admin_pages
+from voxgate.web.routes.admin import router as admin_router
+from voxgate.web.routes.admin_calls import router as admin_calls_router
 from voxgate.web.routes.calls import router as calls_router
 from voxgate.web.routes.dashboard import router as dashboard_router
 from voxgate.web.routes.events import router as events_router
@@ -95,6 +98,9 @@ def create_app(settings: Settings, *, freeze_heap: bool = False) -> FastAPI:
     app.include_router(calls_router)
     app.include_router(pages_router)
     app.include_router(events_router)
+    app.include_router(admin_router)
+    app.include_router(admin_calls_router)
+    app.include_router(admin_pages)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.mount("/docs-assets", StaticFiles(directory=str(DOCS_ASSETS_DIR)), name="docs-assets")
     if engine_mount is not None:
