@@ -82,6 +82,24 @@ def signed_in(
     }
 
 
+def admin_only(ok: int) -> dict[str, int | tuple[int, ...] | None]:
+    """``ok`` for the admin, 403 for signed-in users, the denial for the rest."""
+    return {**dict.fromkeys(DENIED, None), "user_a": 403, "user_b": 403, "admin": ok}
+
+
+async def a_live_call_end(world: World) -> str:
+    # Ended by the time the admin asks: 404 (no upstream needed); what counts is who is refused.
+    return f"/api/admin/calls/{await world.call_of_a(ended=True)}/end"
+
+
+async def a_live_call_instructions(world: World) -> str:
+    return f"/api/admin/calls/{await world.call_of_a(ended=True)}/instructions"
+
+
+async def a_call_events(world: World) -> str:
+    return f"/api/calls/{await world.call_of_a(ended=True)}/events"
+
+
 async def a_call(world: World) -> str:
     return f"/api/calls/{await world.call_of_a(ended=True)}"
 
@@ -98,6 +116,8 @@ async def a_call_hangup(world: World) -> str:
 async def a_call_page(world: World) -> str:
     return f"/history/{await world.call_of_a(ended=True)}"
 
+
+ADMIN_PAGES = ("/admin", "/admin/users", "/admin/keys", "/admin/budgets", "/admin/calls", "/admin/audit")
 
 # Every route, by (method, path template), or ("MOUNT", path) for mounted apps.
 MATRIX: dict[tuple[str, str], list[Probe]] = {
@@ -132,6 +152,42 @@ MATRIX: dict[tuple[str, str], list[Probe]] = {
     ("GET", "/api/calls/{call_id}/export"): [Probe("GET", a_call_export, signed_in(200, b=404))],
     ("DELETE", "/api/calls/{call_id}"): [Probe("DELETE", a_call, signed_in(204, b=404))],
     ("POST", "/api/calls/{call_id}/hangup"): [Probe("POST", a_call_hangup, signed_in(204, b=404))],
+    ("GET", "/api/calls/{call_id}/events"): [Probe("GET", a_call_events, signed_in(200, b=404))],
+    # The admin API: admins only, 403 for every other signed-in user.
+    ("GET", "/api/admin/users"): [Probe("GET", "/api/admin/users", admin_only(200))],
+    ("POST", "/api/admin/users"): [
+        Probe("POST", "/api/admin/users", admin_only(201), json={"name": "by-admin"})
+    ],
+    ("POST", "/api/admin/users/{name}/disable"): [
+        Probe("POST", "/api/admin/users/nobody/disable", admin_only(404))
+    ],
+    ("POST", "/api/admin/users/{name}/enable"): [
+        Probe("POST", "/api/admin/users/nobody/enable", admin_only(404))
+    ],
+    ("POST", "/api/admin/users/{name}/role"): [
+        Probe("POST", "/api/admin/users/nobody/role", admin_only(404), json={"role": "admin"})
+    ],
+    ("POST", "/api/admin/users/{name}/signin-link"): [
+        Probe("POST", "/api/admin/users/root/signin-link", admin_only(200))
+    ],
+    ("GET", "/api/admin/keys"): [Probe("GET", "/api/admin/keys", admin_only(200))],
+    ("POST", "/api/admin/keys"): [Probe("POST", "/api/admin/keys", admin_only(201), json={"user": "root"})],
+    ("POST", "/api/admin/keys/{key_id}/revoke"): [
+        Probe("POST", "/api/admin/keys/999999/revoke", admin_only(404))
+    ],
+    ("GET", "/api/admin/budgets/{name}"): [Probe("GET", "/api/admin/budgets/user-a", admin_only(200))],
+    ("PUT", "/api/admin/budgets/{name}"): [
+        Probe("PUT", "/api/admin/budgets/user-a", admin_only(200), json={"usd_per_day": "5"})
+    ],
+    ("DELETE", "/api/admin/budgets/{name}"): [Probe("DELETE", "/api/admin/budgets/user-a", admin_only(200))],
+    ("GET", "/api/admin/calls/live"): [Probe("GET", "/api/admin/calls/live", admin_only(200))],
+    ("POST", "/api/admin/calls/{call_id}/end"): [Probe("POST", a_live_call_end, admin_only(404))],
+    ("POST", "/api/admin/calls/{call_id}/instructions"): [
+        Probe("POST", a_live_call_instructions, admin_only(404), json={"instructions": "Be brief."})
+    ],
+    ("GET", "/api/admin/audit"): [Probe("GET", "/api/admin/audit?failed=true", admin_only(200))],
+    # The admin console's page is public like the console's: its API refuses non-admins.
+    **{("GET", path): [Probe("GET", path, everyone(200))] for path in ADMIN_PAGES},
     # The console's pages are public (the page asks the API, which decides).
     ("GET", "/"): [Probe("GET", "/", everyone(200))],
     ("GET", "/signin"): [Probe("GET", "/signin", everyone(200))],
