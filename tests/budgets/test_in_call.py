@@ -155,3 +155,31 @@ async def test_revoking_the_key_a_call_was_made_with_ends_it(budget_gateway: Any
             assert call is not None and call.end_reason == "key_revoked"
         finally:
             await rtc.close()
+
+
+async def test_an_end_and_an_instruction_asked_through_the_database_are_carried_out(
+    budget_gateway: Any,
+) -> None:
+    async with budget_gateway() as gw:
+        _, key = await gw.user_with_key()
+        _, admin_key = await gw.user_with_key(role="admin")
+        rtc, call_id = await connected(gw, key)
+        try:
+            await eventually(lambda: asyncio.sleep(0, call_id in gw.services.budget.guard.watched))
+            headers = {"Authorization": f"Bearer {admin_key}"}
+            asked = await gw.client.post(
+                f"/api/admin/calls/{call_id}/instructions",
+                json={"instructions": "Answer in French.", "mode": "append"},
+                headers=headers,
+            )
+            assert asked.status_code == 202, asked.text
+            updated = await rtc.events.until("session.updated")
+            instructions = updated[-1]["session"]["instructions"]
+            assert instructions.endswith("\n\nAnswer in French.")
+            assert instructions.startswith(gw.services.policy.instructions)
+            # As `voxgate calls end` asks it (the CLI cannot reach the upstream).
+            await gw.services.budget.notices.add(call_id, "end", {}, pending=True)
+            call = await ended(gw, call_id, within=2.0)
+            assert call is not None and call.end_reason == "admin_ended"
+        finally:
+            await rtc.close()

@@ -56,7 +56,7 @@ class BudgetStore:
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).mappings().all()
         return {
-            row["user_id"]: {name: row[name] for name in row["fields"] if name in BUDGET_FIELDS}
+            row["user_id"]: {name: _plain(row[name]) for name in row["fields"] if name in BUDGET_FIELDS}
             for row in rows
         }
 
@@ -134,6 +134,13 @@ class BudgetStore:
         query = self._costs(datetime.min.replace(tzinfo=UTC), calls.c.id == call_id)
         _, total = await self._sums(query, datetime.max.replace(tzinfo=UTC))
         return total
+
+
+def _plain(value: Decimal | None) -> Decimal | None:
+    """2.5 rather than the column's 2.5000000000 (and 10, not 1E+1)."""
+    if value is None:
+        return None
+    return value.quantize(Decimal(1)) if value == value.to_integral_value() else value.normalize()
 
 
 def _aware(value: datetime) -> datetime:
