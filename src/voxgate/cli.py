@@ -15,6 +15,7 @@ import click
 from voxgate.adapters.authcache import open_epoch
 from voxgate.adapters.sql import AccountStore, Database, LedgerStore
 from voxgate.adapters.sql.database import MissingDatabase, sqlite_path
+from voxgate.cli_admin import register as register_admin_commands
 from voxgate.core import export
 from voxgate.core.ledger import CALL_ID_PREFIX, CallDetail, CallSummary
 from voxgate.core.prices import format_usd
@@ -636,6 +637,9 @@ def talk(language: str | None, transcription_model: str, **options: Any) -> None
     except KeyboardInterrupt:
         click.echo("voxgate: hung up", err=True)
 
+
+# Budgets, roles, live calls and the audit log: the admin console's actions (voxgate.cli_admin).
+register_admin_commands(main)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
