@@ -53,8 +53,9 @@ from voxgate.errors import InvalidRequest, VoxgateError
 __all__ = ["LiveSession"]
 
 log = logging.getLogger(__name__)
-# The engine plays the model's turn-taking with these (GPT-Live has no turn detection config).
-TURNS = TurnParams(mode="server_vad", threshold=0.5, prefix_padding_ms=300, end_of_turn_ms=500)
+# The engine plays the model's turn-taking with these (GPT-Live has no turn detection config): the GA
+# server_vad defaults, so both protocols take turns alike on this engine.
+TURNS = TurnParams(mode="server_vad", threshold=0.5, prefix_padding_ms=300, end_of_turn_ms=200)
 REFLECT_BYTES = 100 * 48  # reflected input goes to sidebands in pieces of 100 ms
 
 
@@ -283,7 +284,7 @@ class LiveSession:
     def turn_params(self) -> TurnParams | None:
         """The engine's own turn-taking; while paused, speech must pass the wake policy's threshold."""
         if self.standby.paused:
-            return TurnParams(mode="server_vad", threshold=self.settings.wake_threshold, end_of_turn_ms=500)
+            return TurnParams(mode="server_vad", threshold=self.settings.wake_threshold, end_of_turn_ms=200)
         return TURNS
 
     @property

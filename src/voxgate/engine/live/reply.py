@@ -58,10 +58,14 @@ async def speak_reply(
     async def say(piece: str) -> None:
         if not piece.strip():
             return
-        audio = b""
+        text = piece  # goes with the piece's first audio: the transcript delta is sent as it starts
         if synthesizer is not None:
-            audio = b"".join([chunk async for chunk in synthesizer.synthesize(piece.strip(), voice=voice)])
-        output.speak(audio, piece)
+            # Each chunk is queued as it is made, so the first words play while the rest are synthesized.
+            async for chunk in synthesizer.synthesize(piece.strip(), voice=voice):
+                output.speak(chunk, text)
+                text = ""
+        if text:
+            output.speak(b"", text)
 
     async for event in responder.respond(request):
         if isinstance(event, FunctionCall):
