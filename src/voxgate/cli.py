@@ -112,7 +112,12 @@ def main() -> None:
 @main.command()
 @click.option("--host", default=None, help="Address to bind (default: VOXGATE_HOST or 127.0.0.1).")
 @click.option("--port", default=None, type=int, help="Port (default: VOXGATE_PORT or 8000).")
-@click.option("--workers", default=1, show_default=True, type=int, help="Worker processes.")
+@click.option(
+    "--workers",
+    default=None,
+    type=int,
+    help="Worker processes (default: one per core, at most 8, with Redis and an upstream; otherwise 1).",
+)
 @click.option(
     "--print-link-to",
     "link_file",
@@ -121,7 +126,7 @@ def main() -> None:
     help="Write the first start's one-time sign-in link to this file (mode 600) instead of stdout, "
     "which log collectors keep.",
 )
-def serve(host: str | None, port: int | None, workers: int, link_file: str | None) -> None:
+def serve(host: str | None, port: int | None, workers: int | None, link_file: str | None) -> None:
     """Serve the gateway and the console."""
     import uvicorn
 
@@ -129,12 +134,13 @@ def serve(host: str | None, port: int | None, workers: int, link_file: str | Non
     from voxgate.web.log_format import configure_logging
     from voxgate.web.metrics_dir import prepare_multiprocess_metrics
     from voxgate.web.redaction import install_redactor
-    from voxgate.web.server import server_options
+    from voxgate.web.server import default_workers, server_options
 
     settings = _settings()
     host = host or settings.host
     port = port if port is not None else settings.port
     settings = settings.model_copy(update={"host": host, "port": port})
+    workers = workers if workers is not None else default_workers(settings)
     if settings.uses_embedded_engine and workers > 1:
         # Calls live in the engine's memory: a hangup must reach the process that holds the call.
         click.echo("voxgate: the embedded engine runs in one process; serving with 1 worker", err=True)

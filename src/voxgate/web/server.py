@@ -10,15 +10,28 @@ are bounded in time by :class:`voxgate.web.body_limits.BodyLimits`.
 from __future__ import annotations
 
 import asyncio
+import os
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-__all__ = ["HEADER_TIMEOUT_S", "KEEP_ALIVE_S", "MAX_HEADER_BYTES", "HeaderTimeoutProtocol", "server_options"]
+from voxgate.settings import Settings
+
+__all__ = [
+    "HEADER_TIMEOUT_S",
+    "KEEP_ALIVE_S",
+    "MAX_DEFAULT_WORKERS",
+    "MAX_HEADER_BYTES",
+    "HeaderTimeoutProtocol",
+    "default_workers",
+    "server_options",
+]
 
 HEADER_TIMEOUT_S = 10.0
 KEEP_ALIVE_S = 5
 #: Largest request head (request line and headers) the h11 parser buffers, if uvicorn uses h11.
 MAX_HEADER_BYTES = 16 * 1024
+#: The most worker processes ``voxgate serve`` starts on its own (more cores: pass ``--workers``).
+MAX_DEFAULT_WORKERS = 8
 
 
 class HeaderTimeoutProtocol(HttpToolsProtocol):
@@ -56,6 +69,19 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
         super().connection_lost(exc)
+
+
+def default_workers(settings: Settings) -> int:
+    """How many worker processes ``voxgate serve`` starts when not told: one per core (at most
+    :data:`MAX_DEFAULT_WORKERS`) when every worker shares its state through Redis, otherwise one.
+
+    One process is what fits the other cases: the embedded engine holds its calls in memory (a hangup must
+    reach the process that has the call), and without Redis the rate limits live in each process's memory,
+    so N workers would grant N times the configured budget.
+    """
+    if settings.uses_embedded_engine or not settings.redis_url:
+        return 1
+    return max(1, min(MAX_DEFAULT_WORKERS, len(os.sched_getaffinity(0))))
 
 
 def server_options() -> dict[str, object]:

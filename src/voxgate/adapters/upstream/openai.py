@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -74,6 +75,8 @@ class OpenAIUpstream:
         self.scrubber = Scrubber([api_key])
         self.health = UpstreamHealth(self._check)
         self._client: AsyncOpenAI | None = None
+        # httpx logs every request at INFO: on the hot path the gateway's own access line is the one line.
+        logging.getLogger("httpx2").setLevel(max(logging.WARNING, logging.getLogger("httpx2").level))
         if api_key:
             self._client = AsyncOpenAI(
                 api_key=api_key,
