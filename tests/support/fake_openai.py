@@ -3,7 +3,8 @@
 ``POST /v1/realtime/client_secrets`` answers like OpenAI (status codes, error bodies, the GA response
 shape) and can be switched into each failure mode the gateway must handle. For the relay and the
 supervisor it also takes offers (``POST /v1/realtime/calls``: a canned SDP answer and ``Location``),
-hangups and the sideband WebSocket (``/v1/realtime?call_id=``, which plays ``sideband_events``).
+hangups and the sideband WebSocket (``/v1/realtime?call_id=``, which plays ``sideband_events``), and
+GPT-Live offers (``POST /v1/live/sessions``: JSON in, a canned answer and a ``live_`` id out).
 
 With ``echo_key`` set it quotes the key it was sent everywhere an upstream can (the canary suite): error
 ``message``, ``param`` and ``code``, response headers and cookies, 200 bodies, the SDP answer,
@@ -319,6 +320,25 @@ def create_fake_openai(state: FakeOpenAIState) -> Starlette:
         response.headers["location"] = location
         return echoed(response, key)
 
+    async def create_live_session(request: Request) -> Response:
+        """GPT-Live's ``POST /v1/live/sessions``: JSON ``{session, transport}``, a canned answer and an id."""
+        key = request.headers.get("authorization", "")[7:]
+        if key != state.api_key or state.mode == "unauthorized":
+            return _error(401, "Bad key.", "invalid_request_error", None)
+        try:
+            body = json.loads(await request.body())
+        except ValueError:
+            return _error(400, "Invalid JSON.", "invalid_request_error", "invalid_json")
+        transport = body.get("transport") if isinstance(body, dict) else None
+        sdp = transport.get("sdp") if isinstance(transport, dict) else None
+        state.requests.append({"headers": dict(request.headers), "live": body})
+        if not isinstance(sdp, str) or not sdp.startswith("v=0"):
+            error = ("invalid_request_error", "invalid_offer", "transport.sdp")
+            return _error(400, "Invalid SDP offer.", *error)
+        session_id = "live_" + secrets.token_hex(8)
+        answer = {"session": {"id": session_id}, "transport": {"type": "webrtc", "sdp": SDP_ANSWER}}
+        return JSONResponse(answer, status_code=201)
+
     async def hangup(request: Request) -> Response:
         key = request.headers.get("authorization", "")[7:]
         call_id = request.path_params["call_id"]
@@ -386,6 +406,7 @@ def create_fake_openai(state: FakeOpenAIState) -> Starlette:
             Route("/v1/models", models, methods=["GET"]),
             Route("/v1/realtime/calls", create_call, methods=["POST"]),
             Route("/v1/realtime/calls/{call_id}/hangup", hangup, methods=["POST"]),
+            Route("/v1/live/sessions", create_live_session, methods=["POST"]),
             WebSocketRoute("/v1/realtime", sideband),
         ]
     )
