@@ -189,14 +189,12 @@ class BudgetGuard:
         log.info("call %s: ended (%s)", call.id, reason)
 
     async def end_user_calls(self, user_id: int, reason: str, standing: Standing | None = None) -> int:
-        """End every live call of ``user_id`` (whichever replica watches it); how many were ended."""
+        """End every live call of ``user_id`` (whichever replica watches it), all at once: each moment a
+        call outlives the limit is a moment it can spend. How many were ended."""
         data = {**standing.to_dict(), "words": standing.words} if standing else {}
-        ended = 0
-        for live in await self._ledger.live_calls():
-            if live.user_id == user_id:
-                await self.end(live, reason, data)
-                ended += 1
-        return ended
+        mine = [live for live in await self._ledger.live_calls() if live.user_id == user_id]
+        await asyncio.gather(*(self.end(live, reason, data) for live in mine))
+        return len(mine)
 
     async def _tick(self, watched: _Watched) -> None:
         call, config = watched.call, self._config
