@@ -9,7 +9,6 @@ import contextlib
 import os
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from typing import Any
 
 import httpx
 import pytest
