@@ -56,8 +56,19 @@ pytest: $(VENV)/.dev-installed tests/agents/page/dist/agent.bundle.js
 
 test: system-deps lint typecheck imports pytest
 
-bench: $(VENV)/.dev-installed
-	@for script in bench/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+# Every benchmark, bounded (about 10 minutes; BENCH_MODE=--full: each with its own defaults, about 30),
+# then bench/results/report.md and the README's performance table. Installs what the load test needs:
+# wrk (Debian, as root) and the Express contender (npm ci, as locked).
+BENCH_MODE ?=
+bench: $(VENV)/.dev-installed bench/express/node_modules/.package-lock.json
+	@command -v wrk >/dev/null || { if [ "$$(id -u)" = 0 ]; then apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk >/dev/null; \
+		else echo "make bench needs wrk: sudo apt-get install wrk"; exit 1; fi; }
+	$(BIN)/python bench/run_all.py $(BENCH_MODE)
+	$(BIN)/python bench/report.py --readme
+
+bench/express/node_modules/.package-lock.json: bench/express/package.json bench/express/package-lock.json
+	npm ci --prefix bench/express --no-audit --no-fund
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
