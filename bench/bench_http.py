@@ -23,6 +23,8 @@ end) within the run.
 Each round runs every contender once for ``--seconds``, in alternating order (ABC, CBA, …) so that
 whatever else the machine does lands on all of them evenly; figures are medians over the rounds. CPU per
 request is the contender's process tree's user+system time over the run divided by its requests.
+``--before-src DIR`` adds an earlier voxgate (its ``src`` folder, e.g. from ``git archive``) as one more
+contender in the same rounds: before and after measured side by side, alternating, on the same load.
 Writes one JSON document (``--out``) that ``bench/report.py`` turns into the report. Exits 0 either way:
 it is a measurement.
 """
@@ -38,9 +40,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +115,49 @@ def cpu_seconds(pid: int) -> float:
             for task in Path(f"/proc/{current}/task").iterdir():
                 pending += [int(c) for c in (task / "children").read_text().split()]
     return total
+
+
+def tree(pid: int) -> list[int]:
+    """``pid`` and its descendants."""
+    found, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        found.append(current)
+        with suppress(OSError):
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pending += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of ``pid`` and its descendants, MB."""
+    total = 0
+    for member in tree(pid):
+        with suppress(OSError):
+            line = next(
+                ln for ln in Path(f"/proc/{member}/status").read_text().splitlines() if ln.startswith("VmRSS")
+            )
+            total += int(line.split()[1])
+    return total / 1024
+
+
+@contextmanager
+def rss_peak(pid: int) -> Iterator[list[float]]:
+    """The largest RSS of ``pid``'s tree while the block runs, sampled every 100 ms (in ``[0]``)."""
+    peak = [rss_mb(pid)]
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(0.1):
+            peak[0] = max(peak[0], rss_mb(pid))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        yield peak
+    finally:
+        stop.set()
+        sampler.join()
 
 
 def lua_script(folder: Path, name: str, method: str, headers: dict[str, str], body: str | None) -> Path:
@@ -192,6 +238,8 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "errors": sum(r["errors"] for r in runs),
         "requests": sum(r["requests"] for r in runs),
         "cpu_ms_per_request": median([r["cpu_ms_per_request"] for r in runs if "cpu_ms_per_request" in r]),
+        "rss_idle_mb": runs[0]["rss_idle_mb"] if runs else None,
+        "rss_max_mb": max((r["rss_max_mb"] for r in runs), default=None),
     }
 
 
@@ -211,6 +259,11 @@ def run_delay(args: argparse.Namespace, delay: int, folder: Path) -> dict[str, A
     serve = [sys.executable, "-m", "voxgate", "serve", "--port", str(voxgate_port)]
     sdp = {"Content-Type": "application/sdp"}
     bearer = {"Authorization": f"Bearer {key}"}
+    # An earlier voxgate (--before-src) as one more contender, in the same alternating rounds.
+    before_port = free_port()
+    before_data = folder / f"before-{delay}"
+    before_env = voxgate_env(before_data, stub_url, args.before_src) if args.before_src else None
+    before_bearer = {"Authorization": f"Bearer {voxgate_key(before_env)}"} if before_env else {}
     targets = {
         "mint": {
             "express": (f"http://127.0.0.1:{express_port}/token", "GET", {}, None),
@@ -238,13 +291,24 @@ def run_delay(args: argparse.Namespace, delay: int, folder: Path) -> dict[str, A
             ),
         },
     }
+    if before_env is not None:
+        base = f"http://127.0.0.1:{before_port}"
+        targets["mint"]["before"] = (f"{base}/api/realtime-token", "POST", before_bearer, None)
+        targets["relay"]["before"] = (f"{base}/api/realtime/calls", "POST", {**sdp, **before_bearer}, OFFER)
     results: dict[str, Any] = {}
-    with (
-        process(["node", "stub.js"], node_env, stub_port, cwd=EXPRESS) as stub_pid,
-        process(["node", "server.js"], express_env, express_port, cwd=EXPRESS) as express_pid,
-        process(serve, env, voxgate_port, cwd=data) as voxgate_pid,
-    ):
+    with ExitStack() as stack:
+        stub_pid = stack.enter_context(process(["node", "stub.js"], node_env, stub_port, cwd=EXPRESS))
+        express_pid = stack.enter_context(
+            process(["node", "server.js"], express_env, express_port, cwd=EXPRESS)
+        )
+        voxgate_pid = stack.enter_context(process(serve, env, voxgate_port, cwd=data))
         pids = {"express": express_pid, "voxgate": voxgate_pid, "direct": stub_pid}
+        if before_env is not None:
+            before_serve = [*serve[:-1], str(before_port)]
+            pids["before"] = stack.enter_context(
+                process(before_serve, before_env, before_port, cwd=before_data)
+            )
+        idle = {name: rss_mb(pid) for name, pid in pids.items()}
         for path in args.paths:
             scripts = {
                 name: (url, lua_script(folder, f"{path}-{name}", method, headers, body))
@@ -259,9 +323,11 @@ def run_delay(args: argparse.Namespace, delay: int, folder: Path) -> dict[str, A
                     for name in order:
                         url, script = scripts[name]
                         before = cpu_seconds(pids[name])
-                        figures = wrk(url, script, connections, args.seconds)
+                        with rss_peak(pids[name]) as peak:
+                            figures = wrk(url, script, connections, args.seconds)
                         cpu = cpu_seconds(pids[name]) - before
                         figures["cpu_ms_per_request"] = 1000 * cpu / max(1, figures["requests"])
+                        figures["rss_idle_mb"], figures["rss_max_mb"] = idle[name], peak[0]
                         runs[name].append(figures)
                         print(
                             f"  delay {delay:>2} ms {path:<5} c={connections:<2} {name:<8} "
@@ -301,7 +367,8 @@ def main() -> int:
     parser.add_argument("--connections", default="1,64")
     parser.add_argument("--paths", default="mint,relay")
     parser.add_argument("--out", default=str(HERE / "results" / "http.json"))
-    parser.add_argument("--voxgate-src", help="run voxgate from this src folder (a 'before' checkout)")
+    parser.add_argument("--voxgate-src", help="run voxgate from this src folder instead of the installed one")
+    parser.add_argument("--before-src", help="also run an earlier voxgate from this src folder, as 'before'")
     args = parser.parse_args()
     if args.quick:
         args.rounds, args.seconds = 2, 3.0

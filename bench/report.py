@@ -99,6 +99,28 @@ def detail_table(http: dict[str, Any]) -> list[str]:
     return lines
 
 
+def before_after(http: dict[str, Any]) -> list[str]:
+    """The earlier voxgate (``--before-src``) beside the current one, from the same alternating rounds."""
+    lines = [
+        "| stub | path | conn. | req/s before → after | p50 ms before → after | p99 ms before → after "
+        "| CPU ms/req before → after |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for delay_key, per_path in http["results"].items():
+        for key, contenders in per_path.items():
+            if "before" not in contenders:
+                continue
+            path, conns = key.split("/c")
+            b, a = contenders["before"], contenders["voxgate"]
+            stub = delay_key.removeprefix("delay")
+            lines.append(
+                f"| {stub} ms | {path} | {conns} | {b['rps']:.0f} → {a['rps']:.0f} "
+                f"| {b['p50_ms']:.2f} → {a['p50_ms']:.2f} | {b['p99_ms']:.1f} → {a['p99_ms']:.1f} "
+                f"| {b['cpu_ms_per_request']:.2f} → {a['cpu_ms_per_request']:.2f} |"
+            )
+    return lines if len(lines) > 2 else []
+
+
 def relay_goal(run: dict[str, Any] | None) -> str:
     """Issue #8's figure from bench_relay's output: the relay's added p50 over the upstream's own."""
     if run is None:
@@ -135,8 +157,19 @@ def report(http: dict[str, Any] | None, before: dict[str, Any] | None) -> str:
             *goals_table(headline(http), http["goals"]),
             "",
         ]
+        side_by_side = before_after(http)
+        if side_by_side:
+            out += [
+                "### Before and after, side by side",
+                "",
+                "The voxgate this work started from (`--before-src`) as one more contender in the same "
+                "alternating rounds:",
+                "",
+                *side_by_side,
+                "",
+            ]
         if before is not None:
-            out += ["### Before (the voxgate this work started from), same bench", ""]
+            out += ["### An earlier run of the bench (`--before`)", ""]
             out += [*goals_table(headline(before), before["goals"]), ""]
         out += ["### Every figure (medians over the rounds)", "", *detail_table(http), ""]
     relay = _load(RESULTS / "relay-run.json")
@@ -177,7 +210,7 @@ def main() -> int:
     parser.add_argument("--readme", action="store_true", help="update README.md's performance table")
     args = parser.parse_args()
     http = _load(RESULTS / "http.json")
-    before = _load(Path(args.before)) if args.before else _load(RESULTS / "http-before.json")
+    before = _load(Path(args.before)) if args.before else None
     (RESULTS / "report.md").write_text(report(http, before))
     print(f"wrote {RESULTS / 'report.md'}")
     if args.readme and http is not None:

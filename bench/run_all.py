@@ -1,12 +1,13 @@
 """Run every benchmark, one after the other, each bounded in time, and write bench/results/.
 
-    .venv/bin/python bench/run_all.py [--full] [--only http,relay,...]
+    .venv/bin/python bench/run_all.py [--full] [--only http,relay,...] [--before-src DIR]
 
 Quick mode (the default, what ``make bench`` runs) takes about 10 minutes on 2 cores; ``--full`` runs
 each bench with its own defaults (about 30 minutes). Each bench's printed output goes to
 ``bench/results/<name>.json`` (command, seconds, exit status, output); ``bench_http`` also writes its
 figures to ``bench/results/http.json``. ``bench/report.py`` then writes ``bench/results/report.md``.
-A bench that fails or overruns is recorded as such and the others still run.
+A bench that fails or overruns is recorded as such and the others still run. ``--before-src`` gives
+``bench_http`` an earlier voxgate to measure beside the current one (``git archive <commit> src``).
 """
 
 from __future__ import annotations
@@ -47,9 +48,9 @@ BENCHES: dict[str, tuple[str, list[str], list[str], int]] = {
 }
 
 
-def run(name: str, full: bool) -> dict[str, object]:
+def run(name: str, full: bool, extra: list[str]) -> dict[str, object]:
     script, quick_args, full_args, bound = BENCHES[name]
-    command = [sys.executable, str(HERE / script), *(full_args if full else quick_args)]
+    command = [sys.executable, str(HERE / script), *(full_args if full else quick_args), *extra]
     started = time.monotonic()
     print(f"== {name}: {' '.join(command[1:])}", flush=True)
     try:
@@ -77,10 +78,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--full", action="store_true", help="each bench with its own defaults")
     parser.add_argument("--only", default=",".join(BENCHES), help="comma-separated: " + ",".join(BENCHES))
+    parser.add_argument("--before-src", help="an earlier voxgate's src folder for bench_http to run beside")
     args = parser.parse_args()
     RESULTS.mkdir(exist_ok=True)
     for name in args.only.split(","):
-        record = run(name, args.full)
+        extra = ["--before-src", args.before_src] if name == "http" and args.before_src else []
+        record = run(name, args.full, extra)
         (RESULTS / f"{name}-run.json").write_text(json.dumps(record, indent=2) + "\n")
     return 0
 
