@@ -23,12 +23,14 @@ from tests.console.conftest import (
     artifacts,
     open_page,
     playwright,
+    quiet_browser,
     serve_console,
     speech_browser,
     wavs,
 )
 
-__all__ = ["artifacts", "open_page", "playwright", "speech_browser", "wavs"]  # fixtures from the console's
+# Fixtures from the console's conftest.
+__all__ = ["artifacts", "open_page", "playwright", "quiet_browser", "speech_browser", "wavs"]
 
 pytestmark = pytest.mark.browser
 
@@ -45,6 +47,22 @@ CHANNELS = """
 })();
 """
 LOUD = 0.02
+# Brings the session's end near: session.started says the session expires 12 s after it started (the
+# engine's cap is GPT-Live's two hours), as the console's own listener sees it.
+SOON_EXPIRING = """
+(() => {
+  const add = RTCDataChannel.prototype.addEventListener;
+  RTCDataChannel.prototype.addEventListener = function (type, listener, options) {
+    if (type !== "message") return add.call(this, type, listener, options);
+    return add.call(this, type, (event) => {
+      const data = JSON.parse(event.data);
+      if (data.type !== "session.started") return listener(event);
+      data.session.expires_at = Math.floor(Date.now() / 1000) + 12;
+      listener(new MessageEvent("message", { data: JSON.stringify(data) }));
+    }, options);
+  };
+})();
+"""
 
 
 @pytest.fixture(scope="module")
@@ -146,4 +164,35 @@ def test_a_live_call_in_the_console_speaks_mutes_refuses_and_lands_in_history(
     roles = page.eval_on_selector_all("#call-transcript .msg", "els => els.map(e => e.dataset.role)")
     assert "user" in roles and "assistant" in roles, roles
     console_page.screenshot(artifacts, "live-02-history")
+    assert not console_page.errors, console_page.errors
+
+
+def test_a_live_call_is_renewed_before_its_cap(
+    quiet_browser: Any, open_page: Callable[..., ConsolePage], console: Console
+) -> None:
+    console_page = open_page(quiet_browser, script=SOON_EXPIRING)
+    page = console_page.page
+    created: list[str] = []
+
+    def on_response(response: Any) -> None:
+        if response.url.endswith("/api/live/sessions") and response.status == 201:
+            created.append(response.json()["session"]["id"])
+
+    page.on("response", on_response)
+    console_page.open("/?renew_before=5").sign_in()
+    page.select_option("#profile-select", "live")
+    page.click("#connect-button")
+    page.locator("#call-state[data-state=connected]").wait_for(timeout=20_000)
+    # Five seconds before the (shortened) cap: a new session first, then the old one ends.
+    page.locator("#transcript .note").get_by_text("Session renewed").wait_for(timeout=20_000)
+    assert len(created) == 2, created
+    assert page.locator("#call-state").get_attribute("data-state") == "connected"
+    console_page.poll(
+        "(id) => fetch(`/api/calls/${id}`).then(r => r.json()).then(c => !c.live)", created[0], timeout=10_000
+    )
+    first = api_get(page, f"/api/calls/{created[0]}")
+    second = api_get(page, f"/api/calls/{created[1]}")
+    assert first["end_reason"] == "hangup" and second["live"] is True
+    page.click("#stop-button")
+    page.locator("#call-state[data-state=idle]").wait_for()
     assert not console_page.errors, console_page.errors
