@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_engine.py [--turns 10] [--tts auto|piper|espeak] [--beam 5]
                                            [--asr-threads 2] [--window 10] [--sessions 1,2,4,6,8,10,12]
+                                           [--skip a,b,c,d] [--cpu-sessions 2] [--cpu-rounds 3]
 
 (a) reply latency: end of the user's speech (its last loud sample leaving the mic) → first reply audio
     received, median over ``--turns`` turns, with the server-side steps (VAD end of turn, ASR);
@@ -13,6 +14,10 @@
 (d) memory: the engine's RSS idle, after ``--memory-calls`` sequential calls (each connects, speaks a
     sentence, hears the reply start, hangs up) at 5 and at the end, and at rest after them; the last
     should be within 10 % of the one after 5 calls (no growth across calls).
+(e) CPU per session: ``--cpu-sessions`` callers on this engine and on a second one whose outgoing audio
+    aiortc encodes (48 kHz stereo, 96 kb/s, in its thread pool: the engine before it encoded its own),
+    alternately: the engine's CPU seconds per session-second (its threads and its espeak-ng children),
+    by kind of thread. Unlike capacity, this figure holds while other processes load the machine.
 
 The engine runs in its own process, as ``voxgate engine`` does, with Silero VAD, Whisper tiny.en and the
 echo responder; the aiortc callers (espeak-ng speech on a fake mic) run in this process. Received times
@@ -32,6 +37,7 @@ import random
 import socket
 import statistics
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,8 +71,11 @@ def loopback_only() -> None:
 # ---- the engine, in its own process -------------------------------------------------------------
 
 
-def serve(port: int, tts: str, beam: int, asr_threads: int, window: float, lag: Any) -> None:
+def serve(
+    port: int, tts: str, beam: int, asr_threads: int, window: float, lag: Any, aiortc_opus: bool = False
+) -> None:
     import logging
+    import threading
 
     import uvicorn
 
@@ -79,6 +88,10 @@ def serve(port: int, tts: str, beam: int, asr_threads: int, window: float, lag: 
 
     logging.basicConfig(level=logging.WARNING)
     loopback_only()
+    if aiortc_opus:  # the contender: aiortc encodes every frame (48 kHz stereo, 96 kb/s, in its pool)
+        from voxgate.engine.rtc.playback import PlaybackTrack
+
+        PlaybackTrack.encode_opus = lambda self: None  # type: ignore[method-assign]
     recognizer = WhisperRecognizer(
         cpu_threads=asr_threads, beam_size=beam, window_s=window if window < 30 else None
     )
@@ -92,13 +105,20 @@ def serve(port: int, tts: str, beam: int, asr_threads: int, window: float, lag: 
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
 
     async def probe() -> None:
-        """The engine's event-loop lag: how late a 10 ms sleep wakes up (the worst since the last read)."""
+        """The engine's event-loop lag: how late a 10 ms sleep wakes up (the worst since the last read).
+        Once a second it also writes the names of its Python threads, for the CPU breakdown."""
+        names = thread_names_file(os.getpid())
+        ticks = 0
         while True:
             start = time.perf_counter()
             await asyncio.sleep(0.01)
             late = time.perf_counter() - start - 0.01
             if late > lag.value:
                 lag.value = late
+            ticks += 1
+            if ticks % 100 == 1:
+                named = {str(t.native_id): t.name for t in threading.enumerate()}
+                names.write_text(json.dumps(named))
 
     async def run() -> None:
         task = asyncio.ensure_future(probe())
@@ -123,8 +143,44 @@ def machine_busy_seconds() -> float:
 
 
 def cpu_seconds(pid: int) -> float:
+    """CPU seconds of ``pid`` and of its children it has waited for (espeak-ng runs as one per piece)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def thread_names_file(pid: int) -> Path:
+    return Path(tempfile.gettempdir()) / f"bench-engine-threads-{pid}.json"
+
+
+# What each kind of engine thread does: Python's thread names, written by the engine (see serve).
+THREAD_KINDS = (
+    ("MainThread", "loop"),  # asyncio: RTP/SRTP/RTCP, resampling, Silero VAD, events, pacing
+    ("audio-decoder", "opus-dec"),  # aiortc: one Opus decoder thread per call
+    ("asyncio_", "executor"),  # aiortc's Opus encoder, Whisper's feature extraction, TTS rendering
+)
+
+
+def thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds by kind of thread of ``pid``; threads without a Python name are native pools
+    (CTranslate2's Whisper, onnxruntime); ``children`` are the synthesizer's processes."""
+    try:
+        names: dict[str, str] = json.loads(thread_names_file(pid).read_text())
+    except (OSError, ValueError):
+        names = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the thread ended
+        name = names.get(task.name, "")
+        kinds = (k for prefix, k in THREAD_KINDS if name.startswith(prefix))
+        kind = next(kinds, "other" if name else "native")
+        out[kind] = out.get(kind, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    out["children"] = (int(fields[13]) + int(fields[14])) / tick
+    return out
 
 
 # ---- a caller -------------------------------------------------------------------------------------
@@ -171,8 +227,10 @@ class Caller:
         speech = espeak(text)
         first, last = speech_edges(speech)
         utterance = self.mic.say(speech)
-        while not utterance.done:  # noqa: ASYNC110 - the mic track fills it in as it plays
-            await asyncio.sleep(0.02)
+        # A call the engine dropped no longer pulls the mic: give up rather than wait forever.
+        async with asyncio.timeout(len(speech) / 48 / 1000 + 5.0):
+            while not utterance.done:  # noqa: ASYNC110 - the mic track fills it in as it plays
+                await asyncio.sleep(0.02)
         total = len(speech) / 48
         return utterance.ended_at - (total - first) / 1000, utterance.ended_at - (total - last) / 1000
 
@@ -265,7 +323,11 @@ async def bench_barge_in(base_url: str, trials: int) -> None:
 # ---- (c) capacity ------------------------------------------------------------------------------------
 
 
-async def run_callers(base_url: str, count: int, seconds: float, pid: int, lag: Any) -> tuple[bool, str]:
+async def run_callers(
+    base_url: str, count: int, seconds: float, pid: int, lag: Any
+) -> tuple[bool, str, dict[str, float]]:
+    """N callers talking for ``seconds``: held or not, the details, and the engine's CPU seconds per
+    session-second (``total`` and by kind of thread)."""
     callers = [Caller(base_url) for _ in range(count)]
     for caller in callers:
         await caller.connect()
@@ -273,6 +335,7 @@ async def run_callers(base_url: str, count: int, seconds: float, pid: int, lag: 
     await asyncio.sleep(1.0)
     since = time.monotonic()
     cpu0, mine0, all0 = cpu_seconds(pid), time.process_time(), machine_busy_seconds()
+    threads0 = thread_cpu(pid)
     lag.value = 0.0
     my_lag = [0.0]
 
@@ -288,7 +351,11 @@ async def run_callers(base_url: str, count: int, seconds: float, pid: int, lag: 
         rng = random.Random(index)
         await asyncio.sleep(rng.uniform(0, 2))
         while time.monotonic() - since < seconds:
-            _, end = await caller.say(SENTENCES[rng.randrange(len(SENTENCES))])
+            try:
+                _, end = await caller.say(SENTENCES[rng.randrange(len(SENTENCES))])
+            except TimeoutError:  # the call was lost: a miss, and this caller stops
+                caller.misses += 1
+                return
             heard = await caller.reply_after(end)
             if heard is None:
                 caller.misses += 1
@@ -300,6 +367,10 @@ async def run_callers(base_url: str, count: int, seconds: float, pid: int, lag: 
         await asyncio.gather(*(talk(c, i) for i, c in enumerate(callers)))
         elapsed = time.monotonic() - since
         server_cpu = (cpu_seconds(pid) - cpu0) / elapsed * 100
+        threads1 = thread_cpu(pid)
+        # CPU seconds per session-second: meaningful however busy the rest of the machine is.
+        per_session = {k: (v - threads0.get(k, 0.0)) / elapsed / count for k, v in threads1.items()}
+        per_session["total"] = server_cpu / 100 / count
         client_cpu = (time.process_time() - mine0) / elapsed * 100
         other_cpu = (machine_busy_seconds() - all0) / elapsed * 100 - server_cpu - client_cpu
         prober.cancel()
@@ -311,9 +382,10 @@ async def run_callers(base_url: str, count: int, seconds: float, pid: int, lag: 
             f"reply {ms(latencies)}, misses {misses}, max frame gap {max(gaps):.0f} ms, "
             f"loop lag max engine {lag.value * 1000:.0f} ms callers {my_lag[0] * 1000:.0f} ms, "
             f"CPU engine {server_cpu:.0f}% callers {client_cpu:.0f}% "
-            f"other processes {max(0.0, other_cpu):.0f}%"
+            f"other processes {max(0.0, other_cpu):.0f}%; engine CPU-s per session-s "
+            f"{server_cpu / 100 / count:.3f} ({breakdown(per_session)})"
         )
-        return held, detail
+        return held, detail, per_session
     finally:
         await asyncio.gather(*(c.close() for c in callers), return_exceptions=True)
 
@@ -321,17 +393,84 @@ async def run_callers(base_url: str, count: int, seconds: float, pid: int, lag: 
 async def bench_capacity(base_url: str, counts: list[int], seconds: float, pid: int, lag: Any) -> None:
     best = 0
     for count in counts:
-        held, detail = await run_callers(base_url, count, seconds, pid, lag)
+        held, detail, _ = await run_callers(base_url, count, seconds, pid, lag)
         row("(c) capacity", f"N={count} {'held' if held else 'NOT held'}", detail)
         if not held:  # one more try: the machine is shared, a stall elsewhere can sink a run
             await asyncio.sleep(2.0)
-            held, detail = await run_callers(base_url, count, seconds, pid, lag)
+            held, detail, _ = await run_callers(base_url, count, seconds, pid, lag)
             row("(c) capacity", f"N={count} retry {'held' if held else 'NOT held'}", detail)
         if not held:
             break
         best = count
         await asyncio.sleep(2.0)
     row("(c) capacity", "largest N held", str(best))
+
+
+def breakdown(per_session: dict[str, float]) -> str:
+    parts = sorted(((k, v) for k, v in per_session.items() if k != "total"), key=lambda kv: -kv[1])
+    return ", ".join(f"{k} {v:.3f}" for k, v in parts)
+
+
+# ---- (e) CPU per session, the engine's own Opus encoder against aiortc's ----------------------------
+
+
+@dataclass
+class Engine:
+    process: Any
+    base_url: str
+    lag: Any
+
+
+def start_engine(args: argparse.Namespace, aiortc_opus: bool) -> Engine:
+    context = multiprocessing.get_context("spawn")
+    lag = context.Value("d", 0.0)
+    port = free_port()
+    process = context.Process(
+        target=serve,
+        args=(port, args.tts, args.beam, args.asr_threads, args.window, lag, aiortc_opus),
+        daemon=True,
+    )
+    process.start()
+    return Engine(process, f"http://127.0.0.1:{port}/v1", lag)
+
+
+async def wait_up(engine: Engine) -> None:
+    async with httpx.AsyncClient(headers={"Authorization": f"Bearer {KEY}"}) as http:
+        for _ in range(300):
+            try:
+                if (await http.get(f"{engine.base_url}/models")).is_success:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.1)
+
+
+async def bench_cpu(ours: Engine, args: argparse.Namespace) -> None:
+    """The same N callers on this engine and on one whose audio aiortc encodes, alternately, ``rounds``
+    times: engine CPU seconds per session-second, a figure that holds however busy the machine is."""
+    theirs = start_engine(args, aiortc_opus=True)
+    try:
+        await wait_up(theirs)
+        totals: dict[str, list[float]] = {"own Opus": [], "aiortc Opus": []}
+        for round_ in range(args.cpu_rounds):
+            for name, engine in (("own Opus", ours), ("aiortc Opus", theirs)):
+                held, _, cpu = await run_callers(
+                    engine.base_url, args.cpu_sessions, args.cpu_seconds, engine.process.pid, engine.lag
+                )
+                totals[name].append(cpu["total"])
+                state = "held" if held else "NOT held: the machine is too busy for a fair figure"
+                figure = f"{cpu['total']:.3f} ({breakdown(cpu)}); {state}"
+                row("(e) CPU", f"round {round_ + 1} {name}", figure)
+                await asyncio.sleep(1.0)
+        ours_cpu, theirs_cpu = (statistics.median(v) for v in totals.values())
+        row(
+            "(e) CPU",
+            f"CPU-s per session-s, median, N={args.cpu_sessions}",
+            f"own Opus {ours_cpu:.3f}, aiortc Opus {theirs_cpu:.3f}, ratio {ours_cpu / theirs_cpu:.2f}",
+        )
+    finally:
+        theirs.process.terminate()
+        theirs.process.join(5)
 
 
 # ---- (d) memory ------------------------------------------------------------------------------------
@@ -393,26 +532,19 @@ async def main() -> None:
     parser.add_argument(
         "--caller-buffer", type=int, default=4, help="packets the callers buffer before decoding (aiortc: 4)"
     )
+    parser.add_argument(
+        "--aiortc-opus", action="store_true", help="let aiortc encode the engine's audio (the old way)"
+    )
+    parser.add_argument("--cpu-sessions", type=int, default=2, help="callers of part (e)")
+    parser.add_argument("--cpu-seconds", type=float, default=20.0, help="length of each run of part (e)")
+    parser.add_argument("--cpu-rounds", type=int, default=3, help="alternating runs of part (e)")
     args = parser.parse_args()
     CALLER_BUFFER[0] = args.caller_buffer
     loopback_only()
-    port = free_port()
-    context = multiprocessing.get_context("spawn")
-    lag = context.Value("d", 0.0)
-    server = context.Process(
-        target=serve, args=(port, args.tts, args.beam, args.asr_threads, args.window, lag), daemon=True
-    )
-    server.start()
-    base_url = f"http://127.0.0.1:{port}/v1"
+    engine = start_engine(args, args.aiortc_opus)
+    server, base_url, lag = engine.process, engine.base_url, engine.lag
     try:
-        async with httpx.AsyncClient(headers={"Authorization": f"Bearer {KEY}"}) as http:
-            for _ in range(300):
-                try:
-                    if (await http.get(f"{base_url}/models")).is_success:
-                        break
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.1)
+        await wait_up(engine)
         for text in SENTENCES:
             espeak(text)
         print(
@@ -432,6 +564,8 @@ async def main() -> None:
         if "d" not in args.skip:
             assert server.pid is not None
             await bench_memory(base_url, args.memory_calls, server.pid)
+        if "e" not in args.skip:
+            await bench_cpu(engine, args)
     finally:
         server.terminate()
         server.join(5)

@@ -1,9 +1,9 @@
 """The outgoing audio track of a call: queued 24 kHz PCM16 played in paced 20 ms frames, silence when idle.
 
 aiortc pulls :meth:`PlaybackTrack.recv` and sends at the pace of the frames' timestamps, so the track
-sleeps until each frame is due (as aiortc's own ``AudioStreamTrack`` does). aiortc's Opus encoder
-resamples the 24 kHz mono frames to 48 kHz stereo itself. This is the TTS seam of the engine
-(:class:`voxgate.engine.ports.AudioPlayback`).
+sleeps until each frame is due (as aiortc's own ``AudioStreamTrack`` does). When the call's codec is
+Opus the track encodes its frames itself (:mod:`~voxgate.engine.rtc.opus_out`); for G.711 aiortc encodes
+them. This is the TTS seam of the engine (:class:`voxgate.engine.ports.AudioPlayback`).
 
 Every chunk carries a *tag* (the output item it belongs to). The track is the truth about what the
 caller heard: it counts the samples of each tag as they leave in a frame (:meth:`played_ms`) and
@@ -18,9 +18,12 @@ import collections
 import fractions
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
-from av import AudioFrame
+from av import AudioFrame, Packet
+
+from voxgate.engine.rtc.opus_out import OpusOut
 
 __all__ = ["PlaybackTrack"]
 
@@ -53,6 +56,12 @@ class PlaybackTrack(MediaStreamTrack):
         self._idle.set()
         self._start: float | None = None
         self._pts = 0
+        self._opus: OpusOut | None = None
+
+    def encode_opus(self) -> None:
+        """Hand aiortc Opus packets from now on instead of frames (when the call's codec is Opus)."""
+        if self._opus is None:
+            self._opus = OpusOut()
 
     def enqueue(self, pcm16_24k: bytes, tag: str = "") -> asyncio.Future[bool]:
         """Queue mono 24 kHz PCM16 after what is already queued.
@@ -130,8 +139,9 @@ class PlaybackTrack(MediaStreamTrack):
             self._idle.set()
         return bytes(out)
 
-    async def recv(self) -> AudioFrame:
-        """The next 20 ms frame, due at its timestamp: queued audio or silence."""
+    async def recv(self) -> AudioFrame | Packet[Any]:
+        """The next 20 ms frame, due at its timestamp: queued audio or silence (encoded after
+        :meth:`encode_opus`)."""
         if self.readyState != "live":
             raise MediaStreamError
         now = time.monotonic()
@@ -142,8 +152,11 @@ class PlaybackTrack(MediaStreamTrack):
             delay = self._start + self._pts / RATE - now
             if delay > 0:
                 await asyncio.sleep(delay)
+        pcm = self._take()
+        if self._opus is not None:
+            return self._opus.encode(pcm.ljust(FRAME_BYTES, b"\0") if pcm else None, self._pts)
         frame = AudioFrame(format="s16", layout="mono", samples=FRAME_SAMPLES)
-        frame.planes[0].update(self._take().ljust(FRAME_BYTES, b"\0"))
+        frame.planes[0].update(pcm.ljust(FRAME_BYTES, b"\0"))
         frame.sample_rate = RATE
         frame.pts = self._pts
         frame.time_base = _TIME_BASE

@@ -15,6 +15,7 @@ from typing import Any, Generic, TypeVar
 
 from aiortc import RTCDataChannel, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.sdp import SessionDescription
 from av import AudioFrame, AudioResampler
 
 from voxgate.engine.ports import AudioPlayback, CallSession
@@ -86,7 +87,10 @@ class RtcCall(Generic[S]):
         self._spawn(self._watch_connect())
         prompt_ice(pc)  # before setLocalDescription, which starts ICE
         await pc.setLocalDescription(await pc.createAnswer())
-        return str(pc.localDescription.sdp)
+        answer = str(pc.localDescription.sdp)
+        if self._track is not None and _sends_opus(answer):
+            self._track.encode_opus()  # the track's own mono encoder: far cheaper than aiortc's
+        return answer
 
     # ---- peer events -------------------------------------------------------------------------------
 
@@ -169,3 +173,11 @@ class RtcCall(Generic[S]):
         await self._peer.close()
         self.closed.set()
         self._on_closed(self)
+
+
+def _sends_opus(answer: str) -> bool:
+    """True when the answer's audio goes out as Opus: aiortc sends with the first codec it answered."""
+    audio = next((m for m in SessionDescription.parse(answer).media if m.kind == "audio"), None)
+    return (
+        audio is not None and bool(audio.rtp.codecs) and audio.rtp.codecs[0].mimeType.lower() == "audio/opus"
+    )
