@@ -5,11 +5,11 @@ Channels (:mod:`~voxgate.engine.live.channels`): one primary (the WebRTC data ch
 the reflected audio of both directions. ``session.closed`` is delivered before the session reports
 itself ended, so its sockets close after it.
 
-The model's turn-taking is the engine's voice pipeline: this class is its
-:class:`~voxgate.engine.ports.VoiceSession`. The pipeline always hears PCM16 24 kHz (a WebSocket
-session's format is converted by its codec) and, while the session is muted, silence of the same length
-(so its clock keeps time with the timeline). A turn's words become ``session.input_transcript.delta``
-events on the turn's span; a reply's words ``session.output_transcript.delta`` as their audio starts.
+The model's turn-taking is the engine's voice pipeline, plugged in through
+:class:`~voxgate.engine.live.voice_link.LiveVoice`. It always hears PCM16 24 kHz (a WebSocket session's
+format is converted by its codec) and, while the session is muted, silence of the same length (so its
+clock keeps time with the timeline). A reply's words go out as ``session.output_transcript.delta`` as
+their audio starts, with the audio reflected to the sidebands.
 Standby (WebRTC, ``idle_timeout_s`` with a speech ``wake_policy``): after that many seconds without
 speech or a reply, ``session.paused`` and paused time; speech above the wake threshold resumes it.
 """
@@ -23,23 +23,21 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from voxgate.engine.config import EngineConfig
-from voxgate.engine.ids import new_id
 from voxgate.engine.live.channels import Channels
 from voxgate.engine.live.client_events import Channel, ClientEventError, parse_client_event
 from voxgate.engine.live.codec import PCM24, AudioCodec
 from voxgate.engine.live.commands import run_command
-from voxgate.engine.live.conversation import FixedResponder, input_transcript_deltas, message, startup_item
+from voxgate.engine.live.conversation import FixedResponder, startup_item
 from voxgate.engine.live.events import audio_delta, error_event, live_event, reflected_input
 from voxgate.engine.live.input_tape import InputTape
 from voxgate.engine.live.output import LiveOutput, PlaybackOutput, SilentOutput, StreamOutput
 from voxgate.engine.live.permissions import Permissions
 from voxgate.engine.live.reply import Replies
-from voxgate.engine.live.settings import PCM_24K, LiveSettings
+from voxgate.engine.live.settings import LiveSettings
 from voxgate.engine.live.timeline import Standby, Timeline
+from voxgate.engine.live.voice_link import LiveVoice
 from voxgate.engine.ports import (
     AudioPlayback,
-    FinishInterruption,
-    Heard,
     InputObserverFactory,
     Responder,
     Sink,
@@ -47,20 +45,12 @@ from voxgate.engine.ports import (
 )
 from voxgate.engine.speech.base import SpeechSynthesizer
 from voxgate.engine.tasks import TaskOwner
-from voxgate.engine.turns import TurnParams
 from voxgate.errors import InvalidRequest, VoxgateError
 
 __all__ = ["LiveSession"]
 
 log = logging.getLogger(__name__)
-# The engine plays the model's turn-taking with these (GPT-Live has no turn detection config): the GA
-# server_vad defaults, so both protocols take turns alike on this engine.
-TURNS = TurnParams(mode="server_vad", threshold=0.5, prefix_padding_ms=300, end_of_turn_ms=200)
 REFLECT_BYTES = 100 * 48  # reflected input goes to sidebands in pieces of 100 ms
-
-
-async def _nothing_more() -> None:
-    """A cut reply needs no more events: GPT-Live has no item to truncate."""
 
 
 class LiveSession:
@@ -95,9 +85,7 @@ class LiveSession:
         self._started: dict[str, Any] | None = None
         self.muted = False
         self.standby = Standby(settings.idle_timeout_s if webrtc else None)
-        self._in_speech = False
         self._reflect = bytearray()
-        self._turn_spans: dict[str, tuple[int, int]] = {}
         self._output = self._choose_output(playback)
         self.replies = Replies(
             self._output,
@@ -108,7 +96,16 @@ class LiveSession:
             history=[startup_item(item) for item in settings.input],
             spawn=self._tasks.spawn,
         )
-        self._observer = observer_factory(self) if observer_factory is not None else None
+        self.voice = LiveVoice(
+            session_id,
+            timeline=self.timeline,
+            standby=self.standby,
+            replies=self.replies,
+            tape=self._tape,
+            wake_threshold=settings.wake_threshold,
+            send=self.send,
+        )
+        self.voice.observer = observer_factory(self.voice) if observer_factory is not None else None
 
     def _choose_output(self, playback: AudioPlayback | None) -> LiveOutput:
         if self.settings.transport == "websocket":
@@ -205,8 +202,8 @@ class LiveSession:
         await self.close("connection_lost")
         await self._tasks.aclose()
         await self.channels.aclose()
-        if self._observer is not None:
-            observer, self._observer = self._observer, None
+        if self.voice.observer is not None:
+            observer, self.voice.observer = self.voice.observer, None
             await observer.aclose()
 
     # ---- client events -------------------------------------------------------------------------------
@@ -251,12 +248,7 @@ class LiveSession:
 
         self._tasks.spawn(played(), "a fixture")
 
-    # ---- input audio ---------------------------------------------------------------------------------
-
-    @property
-    def input_format(self) -> Mapping[str, Any]:
-        """What the voice pipeline hears: always PCM16 24 kHz."""
-        return PCM_24K
+    # ---- input audio and speech ------------------------------------------------------------------------
 
     def feed_input_audio(self, audio: bytes) -> None:
         """The caller's audio: from the WebRTC track (PCM16 24 kHz) or appended (the session format)."""
@@ -269,100 +261,14 @@ class LiveSession:
             if self.channels.sidebands:
                 self._to_sidebands(reflected_input(bytes(self._reflect)))
             self._reflect.clear()
-        if self._observer is not None:
-            self._observer.on_audio(bytes(len(pcm)) if self.muted else pcm)
+        if self.voice.observer is not None:
+            self.voice.observer.on_audio(bytes(len(pcm)) if self.muted else pcm)
         ms = len(audio) / self._codec.bytes_per_ms
         if self.timeline.advance(ms, paused=self.standby.paused):
             self.send(live_event("session.usage.updated", usage=self.timeline.usage()))
         self._output.advance(ms, self.timeline.ms)
-        if self.standby.update(self.timeline.ms, busy=self._in_speech or self.responding):
+        if self.standby.update(self.timeline.ms, busy=self.voice.in_speech or self.replies.running):
             self.send(live_event("session.paused"))
-
-    # ---- the VoiceSession port -----------------------------------------------------------------------
-
-    @property
-    def turn_params(self) -> TurnParams | None:
-        """The engine's own turn-taking; while paused, speech must pass the wake policy's threshold."""
-        if self.standby.paused:
-            return TurnParams(mode="server_vad", threshold=self.settings.wake_threshold, end_of_turn_ms=200)
-        return TURNS
-
-    @property
-    def transcription_language(self) -> str | None:
-        """GPT-Live has no transcription setting: the recognizer detects or uses its default."""
-        return None
-
-    @property
-    def replies_finished(self) -> int:
-        """Replies over, their audio played."""
-        return self.replies.finished
-
-    @property
-    def responding(self) -> bool:
-        """True while a reply is written or its audio still plays."""
-        return self.replies.running
-
-    def new_turn_id(self) -> str:
-        """Turns have no items in GPT-Live: an opaque key."""
-        return new_id("turn")
-
-    def stop_playback(self) -> FinishInterruption:
-        """Barge-in: drop the queued reply audio and stop writing the reply, at once."""
-        self.replies.interrupt()
-        return _nothing_more
-
-    async def speech_started(self, turn_id: str, audio_start_ms: int) -> None:
-        """The user speaks: a paused session wakes (``session.resumed``)."""
-        self._in_speech = True
-        self._turn_spans[turn_id] = (audio_start_ms, audio_start_ms)
-        if self.standby.wake(self.timeline.ms):
-            self.send(live_event("session.resumed"))
-
-    async def speech_stopped(self, turn_id: str, audio_end_ms: int) -> None:
-        """The turn's span is known; its commit follows."""
-        self._in_speech = False
-        self.standby.update(self.timeline.ms, busy=True)
-        start, _ = self._turn_spans.get(turn_id, (audio_end_ms, audio_end_ms))
-        self._turn_spans[turn_id] = (start, audio_end_ms)
-
-    async def idle_timeout(self, turn_id: str, audio_start_ms: int, audio_end_ms: int) -> None:
-        """Never asked for (the turn parameters have no idle timeout): GPT-Live pauses instead."""
-
-    async def commit_input_audio(
-        self, item_id: str | None = None, *, start_ms: float | None = None, end_ms: float | None = None
-    ) -> str:
-        """Hand the turn's span of input to the observer for transcription."""
-        turn = item_id or self.new_turn_id()
-        audio = self._tape.span(start_ms, end_ms)
-        if not audio:
-            self._turn_spans.pop(turn, None)
-            raise InvalidRequest("No input audio in the turn's span.", code="input_audio_buffer_commit_empty")
-        if self._observer is not None:
-            self._observer.on_committed(turn, audio)
-        return turn
-
-    def discard_input_audio(self, before_ms: float) -> None:
-        """Input before ``before_ms`` will not be needed by a turn."""
-        self._tape.discard_before(before_ms)
-
-    def expect_transcript(self, turn_id: str) -> None:
-        """Nothing waits on transcripts here: a reply is created after them."""
-
-    async def transcribed(self, turn_id: str, heard: Heard) -> None:
-        """The turn's words: input transcript deltas on the turn's span, and the history for replies."""
-        now = self.timeline.now_ms
-        start, end = self._turn_spans.pop(turn_id, (now, now))
-        words = (heard.text or "").split()
-        if words:
-            self.replies.history.append(message("user", " ".join(words)))
-            for event in input_transcript_deltas(words, start, end):
-                self.send(event)
-
-    async def create_response(self) -> str:
-        """Answer the conversation so far (the model's reply); one at a time."""
-        reply_id = new_id("reply")
-        self.replies.start(what=f"reply {reply_id}")
-        return reply_id
 
     def say(self, text: str) -> None:
         """Speak ``text`` as a reply of its own (``session.commentary.append``, e.g. a gateway's warning)."""
