@@ -163,6 +163,16 @@ def test_a_live_call_in_the_console_speaks_mutes_refuses_and_lands_in_history(
     page.locator("#call-body").wait_for()
     roles = page.eval_on_selector_all("#call-transcript .msg", "els => els.map(e => e.dataset.role)")
     assert "user" in roles and "assistant" in roles, roles
+    # Its usage is session time, not tokens.
+    usage_shown = dict(
+        zip(
+            page.locator("#call-usage dt").all_inner_texts(),
+            page.locator("#call-usage dd").all_inner_texts(),
+            strict=True,
+        )
+    )
+    assert usage_shown["Session time"] == f"{usage['usage']['seconds']:g} s", usage_shown
+    assert "Input tokens" not in usage_shown and usage_shown["Cost"] == shown
     console_page.screenshot(artifacts, "live-02-history")
     assert not console_page.errors, console_page.errors
 

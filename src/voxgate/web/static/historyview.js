@@ -174,17 +174,27 @@ export class HistoryView {
     const usage = call.usage || {};
     const list = $("call-usage");
     list.replaceChildren();
-    fact(list, "usage.input", count(usage.input_tokens));
-    fact(list, "usage.inputAudio", count(usage.input_audio_tokens));
-    fact(list, "usage.cached", count(usage.cached_tokens));
-    fact(list, "usage.output", count(usage.output_tokens));
-    fact(list, "usage.outputAudio", count(usage.output_audio_tokens));
-    fact(list, "usage.responses", count((call.responses || []).length));
-    if (typeof call.transcription_seconds === "number") {
-      fact(list, "usage.transcription", t("usage.seconds", { n: call.transcription_seconds.toFixed(1) }));
+    // A GPT-Live call is billed per second of session time (one cumulative usage), not per token.
+    const session = (call.responses || []).find((r) => r.response_id === "session.usage")?.usage;
+    if (session) {
+      fact(list, "usage.sessionTime", t("usage.seconds", { n: session.seconds }));
+      if (typeof session.active_seconds === "number") {
+        fact(list, "usage.active", t("usage.seconds", { n: session.active_seconds }));
+        fact(list, "usage.standby", t("usage.seconds", { n: session.paused_seconds ?? 0 }));
+      }
+    } else {
+      fact(list, "usage.input", count(usage.input_tokens));
+      fact(list, "usage.inputAudio", count(usage.input_audio_tokens));
+      fact(list, "usage.cached", count(usage.cached_tokens));
+      fact(list, "usage.output", count(usage.output_tokens));
+      fact(list, "usage.outputAudio", count(usage.output_audio_tokens));
+      fact(list, "usage.responses", count((call.responses || []).length));
+      if (typeof call.transcription_seconds === "number") {
+        fact(list, "usage.transcription", t("usage.seconds", { n: call.transcription_seconds.toFixed(1) }));
+      }
     }
     fact(list, "history.cost", costText(call));
-    this.renderResponses(call.responses || [], call.simulated);
+    this.renderResponses(session ? [] : call.responses || [], call.simulated);
 
     const json = $("export-json");
     json.href = exportUrl(call.id, "json");
