@@ -139,6 +139,15 @@ async def test_unknown_sessions_and_the_sideband_event_set(live: EngineServer, s
             assert appended["start_ms"] == appended["end_ms"]
             await sideband.session.update(session={"delegation": {"type": "client"}})
             assert (await sb.until("session.updated"))["session"]["id"] == started["session"]["id"]
+            await sideband.send(
+                {
+                    "type": "session.update",
+                    "event_id": "c_u",
+                    "session": {"delegation": {"type": "responses", "responses": {"model": "gpt-5"}}},
+                }  # type: ignore[typeddict-item]
+            )
+            fixed = await sb.until("error")
+            assert (fixed["error"]["param"], fixed["client_event_id"]) == ("session.delegation.type", "c_u")
         # Leaving a sideband only detaches it: the primary goes on.
         await conn.session.input_audio.mute()
         await ws.until("session.input_audio.muted")

@@ -92,6 +92,13 @@ async def run_command(target: CommandTarget, event: ParsedEvent) -> None:
         target.send(live_event("session.output_audio.fixture.playing", client_id))
         target.play_fixture(pcm[: len(pcm) - len(pcm) % 2], client_id)
     elif kind == "session.update":
+        delegation = (payload.get("session") or {}).get("delegation")
+        if delegation is not None and delegation.get("type") != "client":
+            raise InvalidRequest(
+                "The delegation type is fixed for the session ('client').",
+                code="invalid_value",
+                param="session.delegation.type",
+            )
         target.send(live_event("session.updated", client_id, session=target.resource()))
     elif kind == "session.close":
         await target.close("close_requested", client_id)
