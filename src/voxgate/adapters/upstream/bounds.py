@@ -21,6 +21,7 @@ import httpx2
 import openai
 
 from voxgate.adapters.upstream import timing
+from voxgate.adapters.upstream.pool import upstream_transport
 
 __all__ = [
     "MAX_ERROR_MESSAGE",
@@ -90,6 +91,7 @@ def bounded_http_client(timeout: float) -> httpx2.AsyncClient:
     """The HTTP client to give ``AsyncOpenAI(http_client=…)``: the SDK's defaults, bounded as above."""
     return openai.DefaultAsyncHttpxClient(
         timeout=timeout,
+        transport=upstream_transport(),  # the SDK's pool limits, its idle connections probed cheaply
         follow_redirects=False,
         headers={"Accept-Encoding": "identity"},
         event_hooks={

@@ -1,0 +1,67 @@
+"""The upstream call's connection pool: idle keep-alive connections probed cheaply, and still correctly."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx2
+
+from voxgate.adapters.upstream.bounds import bounded_http_client
+from voxgate.adapters.upstream.pool import _Backend, upstream_transport
+
+RESPONSE = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}"
+
+
+async def test_a_connection_the_server_closed_while_idle_is_not_reused() -> None:
+    """The server answers with keep-alive, then closes the connection while it is idle: the next request
+    must go out on a new connection (the probe saw the close), not fail on the dead one."""
+    connections = 0
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(RESPONSE)
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with httpx2.AsyncClient(transport=upstream_transport()) as client:
+        for _ in range(3):
+            response = await client.post(f"http://127.0.0.1:{port}/v1/realtime/client_secrets", json={})
+            assert response.status_code == 200
+            await asyncio.sleep(0.2)
+    server.close()
+    await server.wait_closed()
+    assert connections == 3
+
+
+async def test_kept_alive_connections_are_reused() -> None:
+    connections = 0
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        while True:
+            try:
+                await reader.readuntil(b"\r\n\r\n")
+            except asyncio.IncompleteReadError:
+                break
+            writer.write(RESPONSE)
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    client = bounded_http_client(5.0)
+    try:
+        assert isinstance(client._transport._pool._network_backend, _Backend)  # type: ignore[attr-defined]
+        for _ in range(5):
+            assert (await client.post(f"http://127.0.0.1:{port}/v1/x", json={})).status_code == 200
+    finally:
+        await client.aclose()
+        server.close()
+        await server.wait_closed()
+    assert connections == 1
