@@ -19,10 +19,13 @@ from voxgate.cli_admin import register as register_admin_commands
 from voxgate.core import export
 from voxgate.core.ledger import CALL_ID_PREFIX, CallDetail, CallSummary
 from voxgate.core.prices import format_usd
+from voxgate.core.probe import ProbeResult, ProbeRunner, ProbeTarget
 from voxgate.errors import NotFound, VoxgateError
 from voxgate.settings import Settings
 
 if TYPE_CHECKING:
+    from fastapi import FastAPI
+
     from voxgate.client import RealtimeClient
 
 __all__ = ["main"]
@@ -194,9 +197,9 @@ def serve(host: str | None, port: int | None, workers: int | None, link_file: st
     if settings.log_format != "text":
         options["log_config"] = None  # uvicorn's own lines go through voxgate's structured handler
     if workers > 1:
-        uvicorn.run("voxgate.web.app:create_app_from_env", factory=True, workers=workers, **options)
+        uvicorn.run("voxgate.cli:create_app_from_env", factory=True, workers=workers, **options)
     else:
-        uvicorn.run(create_app(settings, freeze_heap=True), **options)
+        uvicorn.run(create_app(settings, freeze_heap=True, probe=_probe_runner(settings)), **options)
 
 
 @main.command()
@@ -646,6 +649,151 @@ def talk(language: str | None, transcription_model: str, **options: Any) -> None
 
 # Budgets, roles, live calls and the audit log: the admin console's actions (voxgate.cli_admin).
 register_admin_commands(main)
+
+# ---- the synthetic probe ---------------------------------------------------------------------------
+
+
+def _probe_runner(settings: Settings, voice: str = "auto") -> ProbeRunner | None:
+    """The probe runner ``voxgate serve`` hands its app (None when the probe is off: nothing loaded)."""
+    from voxgate.client.probe import SpokenProbe
+    from voxgate.engine.speech.tts import create_synthesizer
+    from voxgate.web.probe_schedule import probe_enabled
+
+    if not probe_enabled(settings):
+        return None
+    model = settings.monitoring.probe_transcription_model
+    return SpokenProbe(lambda: create_synthesizer(voice), transcription_model=model)
+
+
+def create_app_from_env() -> FastAPI:
+    """uvicorn's app factory for ``voxgate serve --workers N``: settings from the environment, logging
+    configured in each worker, and the probe runner (which the web layer cannot build: it never imports
+    the client)."""
+    from voxgate.web.app import create_app
+    from voxgate.web.log_format import configure_logging
+
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_format)
+    return create_app(settings, freeze_heap=True, probe=_probe_runner(settings))
+
+
+def _save_probe(settings: Settings, result: ProbeResult) -> None:
+    """Store ``result`` in the configured database (which must exist: `voxgate serve` made it)."""
+    from voxgate.adapters.sql.probes import ProbeStore
+
+    async def store() -> None:
+        db = await _open_database(settings, create=False)
+        try:
+            await ProbeStore(db).record(result)
+        finally:
+            await db.aclose()
+
+    try:
+        asyncio.run(store())
+    except MissingDatabase:
+        raise _missing_database(settings) from None
+
+
+def _write_probe_metrics(path: str, result: ProbeResult) -> None:
+    """The result in Prometheus' text format (for node_exporter's textfile collector), written whole."""
+    from prometheus_client import CollectorRegistry, Gauge, write_to_textfile
+
+    registry = CollectorRegistry()
+    values = {
+        "voxgate_probe_ok": ("1 when the last probe call worked.", 1.0 if result.ok else 0.0),
+        "voxgate_probe_wer": ("Word error rate of the last probe.", result.wer),
+        "voxgate_probe_connect_seconds": ("Connect time of the last probe.", result.connect_ms),
+        "voxgate_probe_first_audio_seconds": ("Time to first reply audio.", result.first_audio_ms),
+    }
+    for name, (doc, value) in values.items():
+        if value is None:
+            continue
+        scale = 1000.0 if name.endswith("_seconds") else 1.0
+        Gauge(name, doc, ["target"], registry=registry).labels(result.target).set(value / scale)
+    write_to_textfile(path, registry)
+
+
+@main.command(epilog=_TARGET_HELP)
+@_target_options
+@click.option(
+    "--voice",
+    type=click.Choice(["auto", "piper", "espeak"]),
+    default="auto",
+    show_default=True,
+    help="Who speaks the sentences (auto: piper when installed, else espeak-ng).",
+)
+@click.option(
+    "--transcription-model", default=None, help="Default: VOXGATE_MONITORING__PROBE_TRANSCRIPTION_MODEL."
+)
+@click.option("--language", default="en", show_default=True, help="Language of the sentences.")
+@click.option("--save", is_flag=True, help="Store the result in voxgate's database (the dashboard's chart).")
+@click.option(
+    "--metrics-file", type=click.Path(dir_okay=False), help="Write the results there (Prometheus text)."
+)
+def probe(
+    voice: str,
+    transcription_model: str | None,
+    language: str,
+    save: bool,
+    metrics_file: str | None,
+    **options: Any,
+) -> None:
+    """Place a synthetic call: speak known sentences, measure the word error rate of their input
+    transcription, the connect time and the time to the first reply audio. Exits 1 unless it worked.
+
+    With no --url or --gateway it calls the configured upstream (OPENAI_API_KEY / VOXGATE_UPSTREAM_URL),
+    else `voxgate engine` on its default port. Against OpenAI a probe costs a few cents.
+    """
+    import httpx
+
+    from voxgate.client.probe import SpokenProbe
+    from voxgate.client.target import resolve_target
+    from voxgate.engine.speech.tts import create_synthesizer
+
+    settings = _optional_settings()
+    model = transcription_model or (
+        settings.monitoring.probe_transcription_model if settings else "gpt-realtime-whisper"
+    )
+    url = options["url"]
+    if url is None and options["gateway"] is None and settings and settings.effective_upstream_url:
+        url = f"{settings.effective_upstream_url}/realtime/calls"
+
+    async def work() -> ProbeResult:
+        openai_key = engine_key = None
+        if settings is not None:
+            openai_key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
+            engine_key = settings.engine.api_keys[0] if settings.engine.api_keys else openai_key
+        async with httpx.AsyncClient(timeout=options["timeout"]) as http:
+            target = await resolve_target(
+                http, url=url, gateway=options["gateway"], key=options["key"], model=options["model"],
+                openai_key=openai_key, engine_key=engine_key,
+            )  # fmt: skip
+        label = httpx.URL(target.calls_url).host or "upstream"
+        session_model = (target.session or {}).get("model")
+        runner = SpokenProbe(
+            lambda: create_synthesizer(voice), transcription_model=model, language=language,
+            connect_timeout=options["timeout"],
+        )  # fmt: skip
+        return await runner(ProbeTarget(target.calls_url, target.key, label, session_model))
+
+    result = _run_client(work)
+    click.echo(f"target       {result.target}")
+    click.echo(f"outcome      {result.outcome}" + (f" ({result.error})" if result.error else ""))
+    if result.connect_ms is not None:
+        click.echo(f"connect      {result.connect_ms:.0f} ms")
+    if result.first_audio_ms is not None:
+        click.echo(f"first audio  {result.first_audio_ms:.0f} ms")
+    if result.wer is not None:
+        click.echo(f"WER          {result.wer * 100:.1f} %")
+        click.echo(f"said         {result.expected}")
+        click.echo(f"heard        {result.heard}")
+    if metrics_file:
+        _write_probe_metrics(metrics_file, result)
+    if save:
+        _save_probe(settings or _settings(), result)
+    if not result.ok:
+        raise SystemExit(1)
+
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -7,15 +7,16 @@ fills, the SQL adapter stores, the metrics export and the dashboard charts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 
-__all__ = ["PROBE_SENTENCES", "ProbeResult"]
+__all__ = ["PROBE_SENTENCES", "ProbeResult", "ProbeRunner", "ProbeTarget"]
 
 PROBE_SENTENCES = (
-    "The quick brown fox jumps over the lazy dog.",
-    "Please call me back tomorrow morning at nine.",
-    "The weather today is sunny with a light breeze.",
+    "Please call me back tomorrow morning.",
+    "The weather today is sunny and warm.",
+    "I would like to book a table for two people.",
 )
 
 
@@ -37,3 +38,17 @@ class ProbeResult:
     @property
     def ok(self) -> bool:
         return self.outcome == "ok"
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeTarget:
+    """Where a probe call goes: a calls URL, the key to post with (never shown) and a label for it."""
+
+    calls_url: str
+    key: str = field(repr=False)
+    label: str
+    model: str | None = None
+
+
+#: Runs one probe call against a target (``voxgate.client.probe.ProbeRunner`` is one).
+ProbeRunner = Callable[[ProbeTarget], Awaitable[ProbeResult]]

@@ -12,6 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
 import voxgate
+from voxgate.core.probe import ProbeRunner
 from voxgate.settings import Settings
 from voxgate.web.body_limits import BodyLimits
 from voxgate.web.errors import install_error_handlers
@@ -21,6 +22,7 @@ from voxgate.web.openapi import install_openapi
 from voxgate.web.outages import install_outage_handlers
 from voxgate.web.pages import DOCS_ASSETS_DIR, STATIC_DIR
 from voxgate.web.pages import router as pages_router
+from voxgate.web.probe_schedule import open_probe_schedule
 from voxgate.web.redaction import install_redactor
 from voxgate.web.request_log import RequestLog
 from voxgate.web.routes.account import router as account_router
@@ -46,13 +48,14 @@ log = logging.getLogger("voxgate")
 QUIET_PATHS = (EMBEDDED_PREFIX, "/api/client-metrics", "/metrics", "/healthz", "/readyz", "/static/")
 
 
-def create_app(settings: Settings, *, freeze_heap: bool = False) -> FastAPI:
+def create_app(settings: Settings, *, freeze_heap: bool = False, probe: ProbeRunner | None = None) -> FastAPI:
     """The voxgate web app. Services open in the lifespan and close in reverse order.
 
     ``freeze_heap`` (what ``voxgate serve`` asks for) moves everything loaded at startup, the speech
     models above all, out of the garbage collector's reach once the services are open: without it a
     full collection stalled the event loop, and every call's audio, for ~100 ms now and then. It acts
-    on the whole process, so an app embedded in another program leaves it off.
+    on the whole process, so an app embedded in another program leaves it off. ``probe`` runs the
+    synthetic probe call on a schedule, when the settings enable it (:mod:`voxgate.web.probe_schedule`).
     """
     engine_key = internal_key() if settings.uses_embedded_engine else None
     secrets = [engine_key] if engine_key else []
@@ -70,6 +73,7 @@ def create_app(settings: Settings, *, freeze_heap: bool = False) -> FastAPI:
                 engine_mount.attach(engine)
                 app.state.engine = engine
             app.state.services = await open_services(settings, stack, engine_key)
+            app.state.probe = open_probe_schedule(settings, probe, engine_key, app.state.services.db, stack)
             if stop_tracing is not None:
                 stack.callback(stop_tracing)
             if freeze_heap:

@@ -1,0 +1,108 @@
+"""The synthetic probe against the real local engine (Silero VAD, Whisper, the echo assistant speaking
+with espeak-ng): it hears its sentences with WER <= 15 %, times the connect and the first reply audio,
+stores the run for the dashboard and exports it as metrics, as ``voxgate serve``'s schedule does."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aioice.ice
+import pytest
+from prometheus_client import REGISTRY
+
+from voxgate.adapters.sql import Database
+from voxgate.adapters.sql.probes import ProbeStore
+from voxgate.client.probe import SpokenProbe
+from voxgate.core.probe import PROBE_SENTENCES, ProbeTarget
+from voxgate.engine.speech.tts import EspeakSynthesizer
+from voxgate.settings import Settings
+from voxgate.testing.server import TEST_API_KEY, EngineServer, serve_engine
+from voxgate.web.probe_schedule import ProbeSchedule, probe_enabled, probe_target
+
+
+@pytest.fixture(autouse=True)
+def loopback_ice() -> Iterator[None]:
+    """Both ICE agents offer only 127.0.0.1 (aioice skips loopback by default; this is its one seam)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(aioice.ice, "get_host_addresses", lambda use_ipv4, use_ipv6: ["127.0.0.1"])
+        yield
+
+
+@pytest.fixture(scope="module")
+def voice() -> Any:
+    """The engine's voice pipeline as `voxgate serve` builds it (Whisper tiny.en, Silero)."""
+    from voxgate.engine.speech.asr import WhisperRecognizer
+    from voxgate.engine.speech.vad import SileroModel
+    from voxgate.engine.voice import voice_observer_factory
+
+    recognizer = WhisperRecognizer(window_s=10.0)
+    recognizer.warm_up()
+    return voice_observer_factory(SileroModel().detector, recognizer)
+
+
+@pytest.fixture
+async def engine(voice: Any) -> AsyncIterator[EngineServer]:
+    async with serve_engine(synthesizer=EspeakSynthesizer(), observer_factory=voice) as server:
+        yield server
+
+
+async def test_the_probe_hears_its_sentences_and_is_stored_and_exported(
+    engine: EngineServer, tmp_path: Path
+) -> None:
+    target = ProbeTarget(f"{engine.base_url}/realtime/calls", TEST_API_KEY, "local engine")
+    assert TEST_API_KEY not in repr(target)
+    runs_before = REGISTRY.get_sample_value("voxgate_probe_runs_total", {"outcome": "ok"}) or 0.0
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'voxgate.db'}")
+    await db.migrate()
+    try:
+        schedule = ProbeSchedule(SpokenProbe(EspeakSynthesizer), target, db, interval_s=3600)
+        await schedule.run_once()
+        (result,) = await ProbeStore(db).between(*_today())
+    finally:
+        await db.aclose()
+    assert result.outcome == "ok", result
+    assert result.expected == " ".join(PROBE_SENTENCES)
+    assert result.wer is not None
+    assert result.wer <= 0.15, result
+    assert result.connect_ms is not None
+    assert result.connect_ms > 0
+    # The reply is heard after the VAD's silence wait, Whisper and the first synthesized sentence.
+    assert result.first_audio_ms is not None
+    assert result.first_audio_ms > 100
+    assert REGISTRY.get_sample_value("voxgate_probe_runs_total", {"outcome": "ok"}) == runs_before + 1
+    assert REGISTRY.get_sample_value("voxgate_probe_wer") == pytest.approx(result.wer)
+    assert REGISTRY.get_sample_value("voxgate_probe_first_audio_seconds") == pytest.approx(
+        result.first_audio_ms / 1000
+    )
+
+
+async def test_an_unreachable_upstream_is_a_failed_run_not_an_error(tmp_path: Path) -> None:
+    target = ProbeTarget("http://127.0.0.1:9/v1/realtime/calls", TEST_API_KEY, "nowhere")
+    result = await SpokenProbe(EspeakSynthesizer, connect_timeout=2)(target)
+    assert result.outcome == "connect_failed"
+    assert result.wer is None
+
+
+def test_the_schedule_is_on_for_the_local_engine_and_off_for_openai_by_default(tmp_path: Path) -> None:
+    local = Settings(_env_file=None, data_dir=tmp_path)  # type: ignore[call-arg]
+    assert probe_enabled(local)
+    local_target = probe_target(local, "sk-internal-0123456789")
+    assert local_target is not None
+    assert local_target.calls_url == "http://127.0.0.1:8000/engine/v1/realtime/calls"
+    openai = Settings(_env_file=None, data_dir=tmp_path, OPENAI_API_KEY="sk-test-0123456789")  # type: ignore[call-arg]
+    assert not probe_enabled(openai)
+    openai_target = probe_target(openai, None)
+    assert openai_target is not None
+    assert openai_target.label == "api.openai.com"
+    forced = Settings(
+        _env_file=None, data_dir=tmp_path, OPENAI_API_KEY="sk-x", monitoring={"probe_enabled": True}
+    )  # type: ignore[call-arg]
+    assert probe_enabled(forced)
+
+
+def _today() -> tuple[datetime, datetime]:
+    now = datetime.now(UTC)
+    return now - timedelta(hours=1), now + timedelta(minutes=1)
