@@ -1,13 +1,15 @@
 """The Live session's sans-I/O parts on their own: the timeline and its usage, standby, the input tape,
-data-channel permissions, reply pieces, transcript placement and the G.711 encoder."""
+data-channel permissions, reply pieces, transcript placement, the G.711 encoder and the bounded outbox."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 
 import numpy as np
 import pytest
 
+from voxgate.engine.live import channels
 from voxgate.engine.live.conversation import input_transcript_deltas
 from voxgate.engine.live.input_tape import InputTape
 from voxgate.engine.live.permissions import Permissions
@@ -104,3 +106,21 @@ def test_g711_encoding_round_trips(kind: str) -> None:
     assert rate == 8000
     error = np.abs(np.frombuffer(decoded, "<i2").astype(float) - samples) / 20000
     assert error.max() < 0.03  # G.711's quantisation step at the loudest segment
+
+
+async def test_a_channel_that_does_not_read_holds_a_bounded_backlog(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(channels, "MAX_PENDING_BYTES", 10_000)
+    stuck = asyncio.Event()
+
+    async def never_reads(text: str) -> None:
+        await stuck.wait()
+
+    out = channels.Channels("test", None)
+    out.primary = never_reads
+    for _ in range(1000):
+        out.send({"type": "session.output_audio.delta", "delta": "A" * 1000})
+    assert out.dropped >= 985 and out._pending <= 10_000
+    backlog = out._pending
+    out.send({"type": "session.closed", "delta": "A" * 1000})  # the last word always goes
+    assert out._pending > max(backlog, 10_000)
+    await out.aclose()

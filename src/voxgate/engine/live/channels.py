@@ -23,6 +23,9 @@ __all__ = ["Channels"]
 
 log = logging.getLogger(__name__)
 FLUSH_TIMEOUT_S = 5.0
+# Events waiting for a channel that does not keep up (a client that sends audio but never reads) are
+# capped: past this much, new events other than the last one are dropped, as a lossy network would.
+MAX_PENDING_BYTES = 16 * 1024 * 1024
 
 
 class Channels:
@@ -36,6 +39,8 @@ class Channels:
         # (text, a sink of its own or None, to the primary, to the sidebands); None ends the writer.
         self._outbox: asyncio.Queue[tuple[str, Sink | None, bool, bool] | None] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
+        self._pending = 0  # bytes of text queued and not yet written
+        self.dropped = 0  # events dropped because a channel did not keep up
         self.sealed = False
 
     def send(self, event: Mapping[str, Any], *, primary: bool = True, sideband: bool = True) -> None:
@@ -44,7 +49,15 @@ class Channels:
             return
         if primary and self._permissions is not None:
             primary = self._permissions.shows(event)
-        self._queue(json.dumps(event, separators=(",", ":"), ensure_ascii=False), None, primary, sideband)
+        text = json.dumps(event, separators=(",", ":"), ensure_ascii=False)
+        if self._pending + len(text) > MAX_PENDING_BYTES and event.get("type") != "session.closed":
+            if not self.dropped:
+                log.warning(
+                    "%s: a channel is not reading; events are dropped until it catches up", self._name
+                )
+            self.dropped += 1
+            return
+        self._queue(text, None, primary, sideband)
 
     def send_to(self, sink: Sink, event: Mapping[str, Any]) -> None:
         """Queue ``event`` for one sink only (a sideband's replay on attach)."""
@@ -52,6 +65,7 @@ class Channels:
             self._queue(json.dumps(event, separators=(",", ":"), ensure_ascii=False), sink, False, False)
 
     def _queue(self, text: str, sink: Sink | None, primary: bool, sideband: bool) -> None:
+        self._pending += len(text)
         self._outbox.put_nowait((text, sink, primary, sideband))
         if self._writer is None:
             self._writer = asyncio.ensure_future(self._write())
@@ -59,6 +73,7 @@ class Channels:
     async def _write(self) -> None:
         while (entry := await self._outbox.get()) is not None:
             text, direct, primary, sideband = entry
+            self._pending -= len(text)
             targets = [direct] if direct is not None else []
             targets += [self.primary] if primary and self.primary is not None else []
             targets += list(self.sidebands) if sideband else []
