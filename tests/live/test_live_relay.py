@@ -110,7 +110,7 @@ async def test_a_live_call_through_the_relay_is_watched_recorded_and_closed(
             "gpt-live-1.1",
             "cedar",
         )
-        # Recorded before the answer: the 15 s the upstream bills at creation.
+        # Recorded with the answer: the 15 s the upstream bills at creation.
         detail = await gw.services.ledger.call_detail(call_id)
         assert detail.summary.cost_usd == Decimal("0.0125")
         assert await eventually(lambda: _watching(gw, call_id), 1.0), "the sideband attached within 1 s"

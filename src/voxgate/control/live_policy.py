@@ -10,6 +10,7 @@ by a walk over the TypedDicts (pydantic ignores unknown TypedDict keys; the real
 from __future__ import annotations
 
 import copy
+import functools
 import typing
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +36,12 @@ def _leaves(data: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, An
             yield path, value
 
 
+@functools.cache
+def _hints(tp: Any) -> dict[str, Any]:
+    """A TypedDict's fields (resolving its string annotations is slow: once per type)."""
+    return typing_extensions.get_type_hints(tp)
+
+
 def _unknown_key(value: Any, tp: Any, path: str) -> str | None:
     """The dotted path of the first key ``tp`` (a TypedDict, possibly in a union or list) does not
     declare, or None."""
@@ -48,7 +55,7 @@ def _unknown_key(value: Any, tp: Any, path: str) -> str | None:
     if typing_extensions.is_typeddict(tp):
         if not isinstance(value, Mapping):
             return path or None
-        hints = typing_extensions.get_type_hints(tp)
+        hints = _hints(tp)
         for key, child in value.items():
             if key not in hints:
                 return f"{path}{key}"

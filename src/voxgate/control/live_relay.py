@@ -1,5 +1,5 @@
 """The GPT-Live relay: a browser's SDP offer becomes a Live session created with the server's key, and the
-session is recorded (with its creation charge) before the browser has its answer.
+session is recorded before the browser has its answer (its creation charge just after).
 
 GPT-Live has no client secrets, so this relay is the only way a browser reaches it without the key.
 No upstream credential and no upstream URL reach the browser: it gets the SDP answer and voxgate's own
@@ -17,10 +17,10 @@ from voxgate.control.live_observer import initial_usage
 from voxgate.control.live_watcher import close_event
 from voxgate.control.relay import RelayedCall
 from voxgate.control.supervisor import Supervisor
-from voxgate.core.ledger import NewCall
+from voxgate.core.ledger import CallRecord, NewCall
 from voxgate.core.prices import PriceTable
 
-__all__ = ["relay_live_offer"]
+__all__ = ["relay_live_offer", "start_watching"]
 
 log = logging.getLogger("voxgate.relay")
 
@@ -47,9 +47,9 @@ async def relay_live_offer(
 ) -> RelayedCall:
     """Create the Live session upstream, record it, and return the SDP answer.
 
-    The ledger row (api ``live``) and its first usage (nothing run yet, the 15 s creation charge billed)
-    are written before the answer is returned. With ``watch`` the supervisor starts on it at once; a web
-    route passes False and calls :meth:`Supervisor.watch` once the answer is on its way. ``call_id`` is
+    The ledger row (api ``live``) is written before the answer is returned. With ``watch``
+    :func:`start_watching` runs at once; a web route passes False and runs it once the answer is on its
+    way. ``call_id`` is
     the id admission held a place under; ``api_key_id`` the key whose revocation ends the call.
     """
     created = await upstream.create_session(sdp=sdp, session=session)
@@ -68,7 +68,6 @@ async def relay_live_offer(
                 api_key_id=api_key_id,
             )
         )
-        await supervisor.ledger.record_usage(call.id, initial_usage(prices, model))
     except BaseException:
         log.error("could not record Live session %s; closing it", created.call_id)
         with contextlib.suppress(Exception):
@@ -76,5 +75,15 @@ async def relay_live_offer(
                 await sideband.send(close_event())
         raise
     if watch:
-        supervisor.watch(call)
+        await start_watching(supervisor, prices, call)
     return RelayedCall(call=call, answer_sdp=created.answer_sdp)
+
+
+async def start_watching(supervisor: Supervisor, prices: PriceTable, call: CallRecord) -> None:
+    """Supervise ``call`` and record its creation charge (nothing run yet, 15 s billed).
+
+    The charge is written after the answer: it only shows early what the session's own usage reports
+    will say (their cost never falls below it), so a process killed before writing it loses nothing.
+    """
+    supervisor.watch(call)
+    await supervisor.ledger.record_usage(call.id, initial_usage(prices, call.model))

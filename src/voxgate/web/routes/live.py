@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from voxgate.adapters import metrics
-from voxgate.control.live_relay import relay_live_offer
+from voxgate.control.live_relay import relay_live_offer, start_watching
 from voxgate.core.credentials import safety_identifier
 from voxgate.core.ledger import new_call_id
 from voxgate.errors import InvalidRequest, NotFound, RateLimited, VoxgateError
@@ -168,9 +168,10 @@ async def create_live_session(request: Request, body: LiveSessionRequest) -> JSO
     log.debug("relayed Live session %s for user %s", relayed.call.id, user.id)
     metrics.relayed(relayed.call.api, relayed.call.model)
 
-    # After the answer is sent: the sideband attach (well within its 1 s bound) and the audit row.
+    # After the answer is sent: the sideband attach (well within its 1 s bound), the creation charge and
+    # the audit row.
     async def watch() -> None:  # async, so that Starlette runs it on the loop, not in a thread
-        services.supervisor.watch(relayed.call)
+        await start_watching(services.supervisor, services.prices, relayed.call)
 
     after = BackgroundTasks()
     after.add_task(watch)
