@@ -29,6 +29,7 @@ class CommandTarget(Protocol):
     """The session, as the commands see it."""
 
     muted: bool
+    max_append_bytes: int
 
     def now_ms(self) -> int:
         """The timeline's position."""
@@ -74,7 +75,12 @@ async def run_command(target: CommandTarget, event: ParsedEvent) -> None:
     """Carry out one validated client event; protocol refusals raise ``InvalidRequest``."""
     kind, payload, client_id = event.type, event.payload, event.event_id
     if kind == "session.input_audio.append":
-        target.feed_input_audio(_decode(payload["audio"]))
+        audio = _decode(payload["audio"])
+        if len(audio) > target.max_append_bytes:
+            raise InvalidRequest(
+                f"An append carries at most {target.max_append_bytes} bytes of audio.", param="audio"
+            )
+        target.feed_input_audio(audio)
     elif kind in ("session.input_audio.mute", "session.input_audio.unmute"):
         target.muted = kind == "session.input_audio.mute"
         target.send(live_event(f"{kind}d", client_id))

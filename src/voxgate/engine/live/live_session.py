@@ -84,6 +84,7 @@ class LiveSession:
         self._tasks = TaskOwner(f"live session {session_id}", on_failure=self._report_failure)
         self._started: dict[str, Any] | None = None
         self.muted = False
+        self.max_append_bytes = config.max_append_bytes
         self.standby = Standby(settings.idle_timeout_s if webrtc else None)
         self._reflect = bytearray()
         self._output = self._choose_output(playback)
