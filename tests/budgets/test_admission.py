@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from tests.engine.gateway.test_gateway_engine import dial
 from tests.engine.gateway.test_relay import eventually, relay, text_turn
 from tests.engine.realtime_kit import RtcClient
 
@@ -80,3 +81,39 @@ async def test_an_exhausted_daily_budget_refuses_mint_and_relay_with_its_reset_t
         finally:
             await again.close()
         assert refused.status_code == 429 and refused.json()["error"]["code"] == "budget_exhausted"
+
+
+async def test_a_call_a_console_opened_itself_past_the_cap_is_ended(budget_gateway: Any) -> None:
+    # Ephemeral mode: the browser posts its offer upstream itself, and voxgate learns of the call from
+    # the console's report. The cap is enforced when the call is attached: one past it is hung up.
+    async with budget_gateway(console_mode="ephemeral", calls={"per_user": 1}) as gw:
+        _, key = await gw.user_with_key()
+        auth = {"Authorization": f"Bearer {key}"}
+        clients = [RtcClient(), RtcClient()]
+        try:
+            ids = []
+            for rtc in clients:
+                token = (await gw.mint(key)).json()
+                call_id, _ = await dial(rtc, token)
+                report = {"event": "connect", "outcome": "ok", "call_id": call_id}
+                assert (
+                    await gw.client.post("/api/client-metrics", json=report, headers=auth)
+                ).status_code == 204
+
+                async def adopted(upstream: str = call_id) -> Any:
+                    return await gw.services.ledger.get_call_by_upstream(upstream)
+
+                ids.append((await eventually(adopted)).id)
+
+            async def second_ended() -> Any:
+                call = await gw.services.ledger.get_call(ids[1])
+                return call if call is not None and not call.live else None
+
+            ended = await eventually(second_ended, within=5)
+            assert ended is not None and ended.end_reason == "too_many_calls"
+            first = await gw.services.ledger.get_call(ids[0])
+            assert first is not None and first.live
+        finally:
+            for rtc in clients:
+                with contextlib.suppress(Exception):
+                    await rtc.close()

@@ -45,7 +45,8 @@ class SlotStore(Protocol):
     """Where live calls hold their places and reservations."""
 
     async def take(self, admit: Admit) -> Outcome:
-        """Take a place for ``admit.call_id``; None if taken, else what refused it."""
+        """Take a place for ``admit.call_id`` (a call that holds one keeps it); None if taken, else
+        what refused it."""
         ...
 
     async def renew(self, user_id: int, call_id: str, ttl_s: float) -> None:
@@ -75,6 +76,11 @@ local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)
 for _, id in ipairs(expired) do redis.call('HDEL', KEYS[3], id) end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZSCORE', KEYS[2], ARGV[3]) then
+  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[3])
+  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), ARGV[3])
+  return false
+end
 local mine = redis.call('ZRANGE', KEYS[1], 0, -1)
 if #mine >= tonumber(ARGV[4]) then return 'per_user' end
 local all = redis.call('ZRANGE', KEYS[2], 0, -1)
@@ -209,6 +215,9 @@ class MemorySlots:
     async def take(self, admit: Admit) -> Outcome:
         """Caps, budgets with the live calls' reservations, then the place."""
         live = self._live()
+        if admit.call_id in live:  # already holds its place (a re-attach): keep it
+            live[admit.call_id].expiry = time.time() + admit.ttl_s
+            return None
         mine = [s for s in live.values() if s.user_id == admit.user_id]
         if len(mine) >= admit.per_user:
             return "per_user"

@@ -25,8 +25,8 @@ from typing import Any
 
 from voxgate.adapters import metrics
 from voxgate.adapters.sql.notices import NoticeStore
-from voxgate.control.admission import Admission
-from voxgate.core.budgets import Standing, exhausted
+from voxgate.control.admission import Admission, TooManyCalls
+from voxgate.core.budgets import BudgetExhausted, Standing, exhausted
 from voxgate.core.ledger import CallRecord, Ledger
 
 __all__ = ["BudgetGuard", "GuardConfig", "warning_event"]
@@ -117,6 +117,20 @@ class BudgetGuard:
             old.ticker.cancel()
         watched.ticker = asyncio.create_task(self._tick(watched), name=f"guard-{call.id}")
         self._calls[call.id] = watched
+        if call.mode == "ephemeral":
+            await self._admit_reported(call)
+
+    async def _admit_reported(self, call: CallRecord) -> None:
+        """A call a console opened itself (ephemeral mode) takes its place now, as a relayed call did
+        before it started: past a cap or a budget it is ended (idempotent for a call that has one)."""
+        try:
+            await self.admission.admit_call(call.user_id, call.model, call.id)
+        except BudgetExhausted as refused:
+            await self.end(
+                call, "budget_exhausted", {**refused.standing.to_dict(), "words": refused.standing.words}
+            )
+        except TooManyCalls:
+            await self.end(call, "too_many_calls", {"per_user": self.admission.config.per_user})
 
     async def on_event(self, call: CallRecord, event_type: str) -> None:
         """After the ledger recorded ``event_type``: reconcile and check the budgets on new costs."""
