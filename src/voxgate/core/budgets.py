@@ -32,7 +32,14 @@ __all__ = [
 LimitName = Literal["user_usd_per_day", "user_usd_per_month", "user_minutes_per_day", "global_usd_per_day"]
 
 #: End reasons voxgate itself gives a call, beyond the ledger's own (hangup, upstream_closed…).
-END_REASONS = ("budget_exhausted", "max_duration", "user_disabled", "key_revoked", "admin_ended", "too_many_calls")
+END_REASONS = (
+    "budget_exhausted",
+    "max_duration",
+    "user_disabled",
+    "key_revoked",
+    "admin_ended",
+    "too_many_calls",
+)
 
 # A minute of conversation, as the Realtime API bills audio: about 10 tokens a second heard, 20 spoken.
 _AUDIO_IN_PER_MINUTE = 600
