@@ -256,7 +256,8 @@ class LiveSession:
         if self.close_reason is not None or not audio:
             return
         pcm = self._codec.to_pcm24(audio)
-        self._tape.append(pcm)
+        if self.voice.observer is not None:  # only the pipeline's turns read the tape
+            self._tape.append(pcm)
         self._reflect += pcm  # reflected before muting, as the real server does
         if len(self._reflect) >= REFLECT_BYTES:
             if self.channels.sidebands:
