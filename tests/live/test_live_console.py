@@ -206,3 +206,43 @@ def test_a_live_call_is_renewed_before_its_cap(
     page.click("#stop-button")
     page.locator("#call-state[data-state=idle]").wait_for()
     assert not console_page.errors, console_page.errors
+
+
+@pytest.fixture
+def short_calls(tmp_path: Path) -> Iterator[Console]:
+    with serve_console(tmp_path, console_mode="relay", calls={"max_minutes": 0.1}) as served:
+        yield served
+
+
+def test_a_live_call_at_its_maximum_length_is_warned_aloud_then_ended_with_its_reason(
+    quiet_browser: Any, short_calls: Console
+) -> None:
+    key = short_calls.new_user("long-live-caller")
+    console_page = ConsolePage(quiet_browser, short_calls)
+    try:
+        live_call_ended_at_its_maximum_length(console_page.open().sign_in(key))
+    finally:
+        console_page.close()
+
+
+def live_call_ended_at_its_maximum_length(console_page: ConsolePage) -> None:
+    page = console_page.page
+    page.select_option("#profile-select", "live")
+    page.click("#connect-button")
+    page.locator("#call-state[data-state=connected]").wait_for(timeout=20_000)
+    # voxgate warns through the sideband with commentary, which the model says: the page hears it.
+    page.locator("#call-warning").wait_for(state="visible", timeout=10_000)
+    console_page.poll(
+        "() => window.__vg.events.map(e => e.event).filter(e => e.type === 'session.output_transcript.delta')"
+        ".map(e => e.delta).join('').includes('maximum length')"
+    )
+    # Then voxgate closes the session; the page says why, and does not reconnect.
+    closed = console_page.wait_event("session.closed", timeout=15_000)
+    assert closed["reason"] == "close_requested"
+    error = page.locator("#error .error-text")
+    error.wait_for(state="visible", timeout=10_000)
+    assert error.inner_text() == "The call ended: it reached the maximum length of 0.1 minutes."
+    page.locator("#call-state[data-state=idle]").wait_for()
+    page.wait_for_timeout(2000)
+    assert page.locator("#call-state").get_attribute("data-state") == "idle"
+    assert len(console_page.events("session.started")) == 1, "the console reconnected after voxgate ended it"
