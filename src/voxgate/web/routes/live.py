@@ -25,6 +25,7 @@ from voxgate.core.ledger import new_call_id
 from voxgate.errors import InvalidRequest, NotFound, RateLimited, VoxgateError
 from voxgate.web.audit import AttemptAudit
 from voxgate.web.auth import authenticate, client_ip, services_of
+from voxgate.web.services import Services
 
 router = APIRouter(prefix="/api", tags=["live"])
 log = logging.getLogger("voxgate.relay")
@@ -77,7 +78,7 @@ class ProfileOut(BaseModel):
     )
 
 
-def profiles(services: Any) -> list[dict[str, Any]]:
+def profiles(services: Services) -> list[dict[str, Any]]:
     """The profiles a user may pick: Realtime always, GPT-Live when its policy and an upstream allow it."""
     realtime = services.policy
     found: list[dict[str, Any]] = [
