@@ -68,6 +68,16 @@ class Admission:
         """The user's limits: the defaults with their stored overrides."""
         return self.config.defaults.overridden(await self.budgets.overrides(user_id))
 
+    async def _spent(self, user_id: int, limits: BudgetLimits, now: datetime) -> Spend:
+        """The recorded spend, querying only what a set limit needs."""
+        return await self.budgets.spent(
+            user_id,
+            now,
+            usd=limits.usd_per_day is not None or limits.usd_per_month is not None,
+            minutes=limits.minutes_per_day is not None,
+            everyone=self.config.global_usd_per_day is not None,
+        )
+
     def _limited(self, limits: BudgetLimits) -> bool:
         return any(
             v is not None
@@ -92,7 +102,7 @@ class Admission:
         limits = await self.limits(user_id)
         if not self._limited(limits):
             return []
-        spent = await self.budgets.spent(user_id, now)
+        spent = await self._spent(user_id, limits, now)
         mine, everyone = await self.slots.reserved(user_id, exclude)
         total = Spend(
             spent.usd_day + mine, spent.usd_month + mine, spent.minutes_day, spent.global_usd_day + everyone
@@ -123,7 +133,7 @@ class Admission:
         items: list[Standing] = []
         if self._limited(limits):
             items = standings(
-                limits, self.config.global_usd_per_day, await self.budgets.spent(user_id, now), now
+                limits, self.config.global_usd_per_day, await self._spent(user_id, limits, now), now
             )
             for item in items:
                 pair = (item.used, item.limit)

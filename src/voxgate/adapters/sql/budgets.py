@@ -105,14 +105,27 @@ class BudgetStore:
         today_sum = sum((Decimal(str(cost)) for cost, at in rows if _aware(at) >= day), Decimal(0))
         return today_sum, total
 
-    async def spent(self, user_id: int, now: datetime | None = None) -> Spend:
+    async def spent(
+        self,
+        user_id: int,
+        now: datetime | None = None,
+        *,
+        usd: bool = True,
+        minutes: bool = True,
+        everyone: bool = True,
+    ) -> Spend:
         """What the ledger recorded: the user's USD today and this month, their minutes of calls today
-        (live calls count up to now), and everyone's USD today."""
+        (live calls count up to now), and everyone's USD today. A part not asked for (its limit is not
+        set) is not queried and reads 0."""
         now = now or _now()
         day, month = day_start(now), month_start(now)
-        usd_day, usd_month = await self._sums(self._costs(month, calls.c.user_id == user_id), day)
-        global_day, _ = await self._sums(self._costs(day), day)
-        return Spend(usd_day, usd_month, await self.minutes(user_id, now), global_day)
+        zero = Decimal(0)
+        usd_day, usd_month = (
+            await self._sums(self._costs(month, calls.c.user_id == user_id), day) if usd else (zero, zero)
+        )
+        global_day = (await self._sums(self._costs(day), day))[0] if everyone else zero
+        used_minutes = await self.minutes(user_id, now) if minutes else zero
+        return Spend(usd_day, usd_month, used_minutes, global_day)
 
     async def minutes(self, user_id: int, now: datetime | None = None) -> Decimal:
         """Minutes of the user's calls today (a call from before midnight counts from midnight)."""
