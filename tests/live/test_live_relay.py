@@ -26,6 +26,7 @@ from tests.engine.voice.test_voice_observer import LoudnessVad, ScriptedRecogniz
 from voxgate.core.live_cost import LIVE_USAGE_ID
 from voxgate.engine.config import EngineConfig
 from voxgate.engine.voice.observer import voice_observer_factory
+from voxgate.errors import UpstreamUnreachable
 from voxgate.testing.rtc import RtcClient
 from voxgate.testing.server import TEST_API_KEY, EngineServer
 
@@ -244,3 +245,50 @@ async def test_the_sdk_sees_voxgate_errors_as_openai_errors(live_gateway: tuple[
                 session={"model": "gpt-live-1.1"}, transport={"type": "webrtc", "sdp": "v=0"}
             )
     assert json.dumps(caught.value.body).count(TEST_API_KEY) == 0
+
+
+async def test_a_live_call_voxgate_cannot_watch_is_hung_up_with_its_reason(
+    gateway_factory: Any, make_server: MakeServer
+) -> None:
+    engine = await make_server(EngineConfig(api_keys=frozenset({TEST_API_KEY})))
+    async with gateway_factory(
+        upstream_url=engine.base_url,
+        OPENAI_API_KEY=TEST_API_KEY,
+        console_mode="relay",
+        supervisor={"attach_timeout_s": 1.0},
+    ) as gw:
+        live = gw.services.live_upstream
+
+        @asynccontextmanager
+        async def refused(session_id: str) -> AsyncIterator[Any]:
+            raise UpstreamUnreachable("forced: no sideband")
+            yield  # an async generator, as the real one
+
+        live.sideband = refused  # the sideband cannot be attached (nor opened to send session.close)
+        _, key = await gw.user_with_key()
+        rtc = RtcClient(mic=ScriptedMic())
+        dc = await dc_reader(rtc)
+        try:
+            body = {
+                "session": {"model": "gpt-live-1.1"},
+                "transport": {"type": "webrtc", "sdp": await rtc.offer()},
+            }
+            answered = await gw.client.post(
+                "/api/live/sessions", json=body, headers={"Authorization": f"Bearer {key}"}
+            )
+            assert answered.status_code == 201, answered.text
+            call_id = answered.json()["session"]["id"]
+            await rtc.connect(answered.json()["transport"]["sdp"])
+            await dc.until("session.started")
+            # Within the attach deadline (1 s here, 5 s by default) plus its last try, the call is ended.
+            closed = await dc.until("session.closed", within=5.0)
+            assert closed["reason"] == "close_requested"
+            record = await gw.services.ledger.get_call(call_id)
+            assert record is not None and record.end_reason == "unwatchable"
+
+            async def gone() -> bool:
+                return not engine.engine.live._calls
+
+            assert await eventually(gone, 5.0), "the engine ended the session"
+        finally:
+            await rtc.close()

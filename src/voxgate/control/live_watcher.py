@@ -1,10 +1,10 @@
 """How the supervisor watches a GPT-Live call (``api == "live"``): its sideband and how it is ended.
 
-A Live session has no hang-up for WebRTC (``POST …/hangup`` is documented for SIP only): it is ended
-with ``session.close`` on a sideband, answered by ``session.closed`` (reference openai-gpt-live.md §3,
-§6.1). The replica that watches the call sends it on its own sideband; any other replica (a hang-up
-asked of it through the API) attaches briefly to send it, and leaves the recording of the close to the
-watcher.
+A Live session is ended with ``session.close`` on a sideband, answered by ``session.closed`` (reference
+openai-gpt-live.md §3, §6.1). The replica that watches the call sends it on its own sideband; any other
+replica (a hang-up asked of it through the API) attaches briefly to send it, and leaves the recording of
+the close to the watcher. Only when no sideband opens at all (a call voxgate cannot watch) does it fall
+back to ``POST …/hangup``, which the docs name for SIP calls.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from voxgate.adapters.upstream.live import LiveUpstream
 from voxgate.control.live_observer import LiveObserver
 from voxgate.core.ledger import CallDetail, CallRecord
 from voxgate.core.prices import PriceTable
-from voxgate.errors import UpstreamError
+from voxgate.errors import NotFound, UpstreamError
 
 __all__ = ["LiveWatcher", "close_event"]
 
@@ -60,11 +60,17 @@ class LiveWatcher:
                 return
             except UpstreamError:
                 pass  # that sideband is closing (the session may be over already): ask on a fresh one
-        async with self._upstream.sideband(call.upstream_call_id) as own:
-            await own.send(close_event())
-            with contextlib.suppress(TimeoutError, UpstreamError):
-                async with asyncio.timeout(CLOSE_WAIT_S):
-                    async for raw in own.events():
-                        if b'"session.closed"' in raw:
-                            return
-            log.warning("call %s: no session.closed within %g s of session.close", call.id, CLOSE_WAIT_S)
+        try:
+            async with self._upstream.sideband(call.upstream_call_id) as own:
+                await own.send(close_event())
+                with contextlib.suppress(TimeoutError, UpstreamError):
+                    async with asyncio.timeout(CLOSE_WAIT_S):
+                        async for raw in own.events():
+                            if b'"session.closed"' in raw:
+                                return
+                log.warning("call %s: no session.closed within %g s of session.close", call.id, CLOSE_WAIT_S)
+        except NotFound:
+            raise
+        except UpstreamError as exc:
+            log.warning("call %s: no sideband to close it (%s); hanging it up", call.id, exc.message)
+            await self._upstream.hangup(call.upstream_call_id)

@@ -53,6 +53,11 @@ class LiveUpstream(Protocol):
         live, or an :class:`~voxgate.errors.UpstreamError`."""
         ...
 
+    async def hangup(self, session_id: str) -> None:
+        """``POST /live/sessions/{id}/hangup`` (documented for SIP; the fallback when no sideband opens).
+        Raises :class:`~voxgate.errors.NotFound` when the session is over."""
+        ...
+
 
 class OpenAILiveUpstream:
     """Creates and attaches to GPT-Live sessions with the server's key, through ``upstream``'s client."""
@@ -119,6 +124,20 @@ class OpenAILiveUpstream:
             yield _LiveSideband(connection, up.scrubber)
         finally:
             await connection.close()
+
+    async def hangup(self, session_id: str) -> None:
+        """``client.live.sessions.hangup``; an unknown session is :class:`~voxgate.errors.NotFound`."""
+        up = self._upstream
+        client = up._require_client()
+        try:
+            async with asyncio.timeout(up.timeout):
+                await client.live.sessions.with_raw_response.hangup(session_id)
+        except openai.NotFoundError:
+            up.health.record_ok()
+            raise NotFound(f"Session '{session_id}' is not live.", code="session_not_found") from None
+        except (openai.OpenAIError, TimeoutError) as exc:
+            raise up._translate(exc) from None
+        up.health.record_ok()
 
 
 def _created(body: bytes, scrubber: Scrubber) -> CreatedCall:
