@@ -266,3 +266,25 @@ async def test_live_sessions_share_the_realtime_caps_and_can_be_hung_up(make_ser
         finally:
             await first.close()
             await second.close()
+
+
+async def test_the_two_protocols_do_not_see_each_others_sessions(
+    live: EngineServer, sdk: AsyncOpenAI
+) -> None:
+    realtime_caller, live_caller = RtcClient(), RtcClient()
+    try:
+        call_id = await live.call(realtime_caller)  # a GA Realtime call (rtc_…)
+        with pytest.raises(InvalidStatus) as no_live_attach:
+            async with sdk.live.sideband.connect(session_id=call_id) as sideband:
+                await sideband.recv()
+        assert no_live_attach.value.response.status_code == 404
+        created = await sdk.live.create(
+            session={"model": "gpt-live-1"}, transport={"type": "webrtc", "sdp": await live_caller.offer()}
+        )
+        with pytest.raises(InvalidStatus) as no_realtime_attach:
+            async with sdk.realtime.connect(extra_query={"call_id": created.session.id}) as realtime:
+                await realtime.recv()
+        assert no_realtime_attach.value.response.status_code == 404
+    finally:
+        await realtime_caller.close()
+        await live_caller.close()
