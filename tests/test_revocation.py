@@ -8,7 +8,10 @@ the CLI in a process of its own, refuses the very next request on both.
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import timedelta
@@ -153,3 +156,27 @@ async def test_unknown_keys_are_still_counted_and_locked_out(gateway_factory: An
         bad = "vg_" + secrets.token_urlsafe(32)
         codes = [(await gw.mint(bad)).status_code for _ in range(12)]
         assert codes[0] == 401 and codes[-1] == 429
+
+
+async def test_a_role_changed_by_the_cli_applies_on_the_next_request(
+    gateway_factory: Any, shared: dict[str, Any]
+) -> None:
+    async with two_replicas(gateway_factory, **shared) as replicas:
+        _, key = await replicas[0].user_with_key("boss", role="admin")
+        for replica in replicas:
+            assert (await replica.client.get("/api/me", headers=bearer(key))).json()["user"]["role"] == "admin"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("VOXGATE_")}
+        env["VOXGATE_DATABASE_URL"] = shared["database_url"]
+        if "redis_url" in shared:
+            env.update(VOXGATE_REDIS_URL=shared["redis_url"], VOXGATE_REDIS_PREFIX=shared["redis_prefix"])
+        demoted = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "voxgate", "users", "role", "boss", "user"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert demoted.returncode == 0, demoted.stderr
+        for replica in replicas:
+            assert (await replica.client.get("/api/me", headers=bearer(key))).json()["user"]["role"] == "user"

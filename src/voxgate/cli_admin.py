@@ -15,9 +15,11 @@ from typing import TypeVar
 
 import click
 
+from voxgate.adapters.authcache import open_epoch
 from voxgate.adapters.sql import AccountStore, Database, LedgerStore
 from voxgate.adapters.sql.admin import AdminStore
 from voxgate.adapters.sql.budgets import BUDGET_FIELDS, BudgetStore
+from voxgate.adapters.sql.database import sqlite_path
 from voxgate.adapters.sql.notices import NoticeStore
 from voxgate.core.budgets import BudgetLimits, standings
 from voxgate.errors import NotFound, VoxgateError
@@ -154,7 +156,19 @@ def budgets_reset(user: str) -> None:
 @click.argument("role", type=click.Choice(["admin", "user"]))
 def users_role(name: str, role: str) -> None:
     """Make NAME an admin, or a plain user."""
-    _run(lambda db: AdminStore(db).set_role(name, "admin" if role == "admin" else "user"))
+
+    async def change(db: Database) -> None:
+        await AdminStore(db).set_role(name, "admin" if role == "admin" else "user")
+        # The running servers answer credentials from memory: they must forget the old role at once.
+        settings = Settings()
+        epoch = open_epoch(settings.redis_url, settings.redis_prefix, sqlite_path(db.url))
+        if epoch is not None:
+            try:
+                await epoch.bump()
+            finally:
+                await epoch.aclose()
+
+    _run(change)
     click.echo(f"{name} is now {'an admin' if role == 'admin' else 'a user'}")
 
 
