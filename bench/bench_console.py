@@ -142,6 +142,8 @@ def voxgate_serve(folder: Path) -> Iterator[tuple[str, str]]:
         VOXGATE_LIMITS__MINT_PER_USER="1000/minute",
         VOXGATE_LIMITS__CLIENT_REPORTS_PER_USER="1000/minute",
     )
+    # Only serve and migrate create a database; the management commands need one.
+    subprocess.run([VOXGATE, "migrate"], env=env, check=True, capture_output=True, cwd=folder)
     subprocess.run([VOXGATE, "users", "add", "bench"], env=env, check=True, capture_output=True, cwd=folder)
     created = subprocess.run(
         [VOXGATE, "keys", "create", "bench"], env=env, check=True, capture_output=True, text=True, cwd=folder
