@@ -140,6 +140,15 @@ MATRIX: dict[tuple[str, str], list[Probe]] = {
     ("POST", "/api/realtime/calls"): [
         Probe("POST", "/api/realtime/calls", signed_in(400), content=b"", content_type="application/sdp")
     ],
+    # GPT-Live's relay: an empty offer, 400 once the caller is known, the denial before that.
+    ("POST", "/api/live/sessions"): [
+        Probe(
+            "POST",
+            "/api/live/sessions",
+            signed_in(400),
+            json={"session": {}, "transport": {"type": "webrtc", "sdp": ""}},
+        )
+    ],
     ("POST", "/api/client-metrics"): [
         Probe("POST", "/api/client-metrics", signed_in(204), json={"event": "connect"})
     ],

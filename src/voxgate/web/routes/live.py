@@ -11,12 +11,13 @@ per-user call limit.
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any, Literal
 
 from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from voxgate.adapters import metrics
 from voxgate.control.live_relay import relay_live_offer, start_watching
@@ -106,24 +107,69 @@ def profiles(services: Services) -> list[dict[str, Any]]:
     return found
 
 
+async def _read_body(request: Request) -> LiveSessionRequest:
+    """The body, read after authentication (as the Realtime relay reads its own): a caller with no valid
+    credential learns nothing about the body's shape. Errors name the parameter, in OpenAI's words."""
+    try:
+        data = json.loads(await request.body())
+    except ValueError:
+        raise InvalidRequest("The request body must be a JSON object.", code="invalid_json") from None
+    try:
+        return LiveSessionRequest.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        param = ".".join(str(part) for part in first["loc"]) or None
+        if first["type"] == "extra_forbidden":
+            raise InvalidRequest(
+                f"Unknown parameter: '{param}'.", code="unknown_parameter", param=param
+            ) from None
+        if first["type"] == "missing":
+            raise InvalidRequest(
+                f"Missing required parameter: '{param}'.", code="missing_required_parameter", param=param
+            ) from None
+        raise InvalidRequest(f"Invalid value for '{param}': {first['msg']}.", param=param) from None
+
+
+def _inlined(model: type[BaseModel]) -> dict[str, Any]:
+    """The model's JSON schema with its nested models written in place (no ``$defs`` to resolve)."""
+    schema = model.model_json_schema()
+    defs = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return inline(defs[ref.rsplit("/", 1)[-1]])
+            return {key: inline(value) for key, value in node.items()}
+        return [inline(value) for value in node] if isinstance(node, list) else node
+
+    return dict(inline(schema))
+
+
+# The body is read by hand, after authentication; this documents it.
+_BODY = {"required": True, "content": {"application/json": {"schema": _inlined(LiveSessionRequest)}}}
+
+
 @router.post(
     "/live/sessions",
     status_code=201,
     response_model=LiveSessionAnswer,
     responses={400: {}, 401: {}, 403: {}, 404: {}, 429: {}, 502: {}, 503: {}, 504: {}},
+    openapi_extra={"requestBody": _BODY},
 )
-async def create_live_session(request: Request, body: LiveSessionRequest) -> JSONResponse:
+async def create_live_session(request: Request) -> JSONResponse:
     """Create a GPT-Live session for the caller's offer and answer with its SDP; it is watched from now on."""
     services = services_of(request)
     policy, upstream = services.live_policy, services.live_upstream
-    if policy is None or upstream is None or not policy.enabled:
-        raise NotFound("GPT-Live is not enabled on this server.", code="live_disabled")
     record: dict[str, Any] = {"user_id": None, "client_ip": client_ip(request), "ttl": None, "model": None}
     audit = AttemptAudit(services.accounts, record)
     try:
         principal = await authenticate(request)
         user = principal.user
         record["user_id"] = user.id
+        if policy is None or upstream is None or not policy.enabled:
+            raise NotFound("GPT-Live is not enabled on this server.", code="live_disabled")
+        body = await _read_body(request)
         model = body.session.get("model", policy.model)
         if model != policy.model:
             raise InvalidRequest(
