@@ -20,7 +20,9 @@ router = APIRouter(include_in_schema=False)
 
 _DOCS = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>voxgate API</title>
-<link rel="stylesheet" href="/docs-assets/swagger-ui.css"></head>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="stylesheet" href="/docs-assets/swagger-ui.css">
+<link rel="stylesheet" href="/static/docs.css"></head>
 <body><div id="swagger-ui"></div>
 <script src="/docs-assets/swagger-ui-bundle.js"></script>
 <script src="/static/docs.js"></script></body></html>
