@@ -130,7 +130,8 @@ async def test_canary_key_never_leaks(
         assert refused.status_code == 502
         seen.append(("relay refused", _all_text(refused)))
         fake_openai.mode = "ok"
-        for path in ("/", "/healthz", "/openapi.json", "/docs", "/api/me", "/static/signin.js", "/nope"):
+        pages = ("/", "/healthz", "/openapi.json", "/docs", "/api/me", "/static/signin.js", "/nope")
+        for path in (*pages, "/metrics"):
             seen.append((path, _all_text(await gw.client.get(path))))
         seen.append(
             ("mint with canary", _all_text(await gw.mint(key, {"session": {"instructions": CANARY_KEY}})))
@@ -201,3 +202,44 @@ def test_the_scrubber_sees_through_json_escapes() -> None:
 async def test_error_bodies_are_scrubbed_whatever_raised_them(gateway: Gateway) -> None:
     response = error_response(502, "upstream_error", "x", f"said {CANARY_KEY}", param=CANARY_KEY[9:30])
     assert_no_canary("error body", bytes(response.body).decode())
+
+
+async def test_canary_never_in_structured_log_lines(
+    gateway_factory: Any, fake_openai: FakeOpenAIState
+) -> None:
+    """Every line the JSON and logfmt formats write while the upstream echoes the key everywhere, with
+    the request log on and DEBUG everywhere: none carries any part of the key."""
+    import io
+
+    from voxgate.web.log_format import configure_logging
+
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    stream = io.StringIO()
+    fake_openai.echo_key = True
+    try:
+        for fmt in ("json", "logfmt"):
+            configure_logging("debug", fmt, stream)  # type: ignore[arg-type]
+            async with gateway_factory(upstream_timeout=0.5) as gw:
+                _, key = await gw.user_with_key()
+                for mode in MODES:
+                    fake_openai.mode = mode
+                    # A request id that is part of the key: kept (it looks like an id), and scrubbed.
+                    headers = {"Authorization": f"Bearer {key}", "X-Request-ID": CANARY_KEY[8:40]}
+                    await gw.client.post("/api/realtime-token", headers=headers)
+                fake_openai.mode = "ok"
+                await gw.mint(key, {"session": {"instructions": CANARY_KEY}})
+                await gw.client.post(
+                    "/api/realtime/calls",
+                    content=OFFER,
+                    headers={"Authorization": f"Bearer {CANARY_KEY}", "Content-Type": "application/sdp"},
+                )
+                await gw.client.get(f"/nope?key={CANARY_KEY}")
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+    lines = stream.getvalue().splitlines()
+    assert any('"logger": "voxgate.access"' in line for line in lines)
+    assert any("logger=voxgate.access" in line for line in lines)
+    for line in lines:
+        assert_no_canary("structured log line", line)

@@ -39,7 +39,7 @@ from voxgate.web.routes.relay import router as relay_router
 from voxgate.web.routes.token import router as token_router
 from voxgate.web.security import SecurityHeaders, origin_of
 from voxgate.web.services import calls_url, open_services
-from voxgate.web.tracing import install_tracing
+from voxgate.web.tracing import install_tracing, telemetry_options
 
 __all__ = ["create_app", "create_app_from_env"]
 
@@ -88,6 +88,7 @@ def create_app(settings: Settings, *, freeze_heap: bool = False, probe: ProbeRun
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        **telemetry_options(),
     )
     install_error_handlers(app)
     install_outage_handlers(app)

@@ -1,6 +1,8 @@
 """OpenTelemetry traces, when ``VOXGATE_OTEL_ENDPOINT`` is set and the ``[otel]`` extra is installed.
 
-A server span per request comes from opentelemetry-instrumentation-fastapi (mint and relay among them);
+A server span per request comes from FastAPI's own telemetry (FastAPI 0.16x and later: it traces to the
+global provider by itself) or, on older FastAPI, from opentelemetry-instrumentation-fastapi; either way
+mint and relay among them, and never both;
 the upstream's HTTP exchanges and the supervisor's sideband attaches become spans in
 :mod:`voxgate.adapters.metrics`, through the OpenTelemetry API alone (a no-op until a provider is set).
 Spans go to the endpoint over OTLP/HTTP. A process that already has an SDK tracer provider (started
@@ -10,15 +12,29 @@ The hot paths (engine media, health, metrics, static files) are not traced.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from fastapi import FastAPI
+from starlette.types import Scope
 
-__all__ = ["EXCLUDED_URLS", "install_tracing"]
+__all__ = ["EXCLUDED_URLS", "NATIVE_TELEMETRY", "install_tracing", "telemetry_options"]
 
 log = logging.getLogger("voxgate")
 EXCLUDED_URLS = "/metrics,/healthz,/readyz,/engine/.*,/static/.*,/api/client-metrics"
+_EXCLUDED_PREFIXES = ("/metrics", "/healthz", "/readyz", "/engine/", "/static/", "/api/client-metrics")
+NATIVE_TELEMETRY = importlib.util.find_spec("fastapi.telemetry") is not None
+
+
+def _excluded(scope: Scope) -> bool:
+    return str(scope.get("path", "")).startswith(_EXCLUDED_PREFIXES)
+
+
+def telemetry_options() -> dict[str, Any]:
+    """Keyword arguments for ``FastAPI(...)``: its own telemetry, where it has one, skips the hot paths."""
+    return {"telemetry": {"exclude": _excluded}} if NATIVE_TELEMETRY else {}
 
 
 def install_tracing(app: FastAPI, endpoint: str | None) -> Callable[[], None] | None:
@@ -44,7 +60,8 @@ def install_tracing(app: FastAPI, endpoint: str | None) -> Callable[[], None] | 
         exporter = OTLPSpanExporter(endpoint=endpoint.rstrip("/") + "/v1/traces")
         provider.add_span_processor(BatchSpanProcessor(exporter))
         trace.set_tracer_provider(provider)
-    FastAPIInstrumentor.instrument_app(app, tracer_provider=provider, excluded_urls=EXCLUDED_URLS)
+    if not NATIVE_TELEMETRY:
+        FastAPIInstrumentor.instrument_app(app, tracer_provider=provider, excluded_urls=EXCLUDED_URLS)
 
     def stop() -> None:
         # Flush what is pending; shut down only the provider this function made.
