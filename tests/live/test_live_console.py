@@ -163,6 +163,14 @@ def test_a_live_call_in_the_console_speaks_mutes_refuses_and_lands_in_history(
     page.locator("#call-body").wait_for()
     roles = page.eval_on_selector_all("#call-transcript .msg", "els => els.map(e => e.dataset.role)")
     assert "user" in roles and "assistant" in roles, roles
+    facts = dict(
+        zip(
+            page.locator("#call-facts dt").all_inner_texts(),
+            page.locator("#call-facts dd").all_inner_texts(),
+            strict=True,
+        )
+    )
+    assert facts["API"] == "GPT-Live" and facts["Model"] == "gpt-live-1.1", facts
     # Its usage is session time, not tokens.
     usage_shown = dict(
         zip(

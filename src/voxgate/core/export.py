@@ -88,6 +88,7 @@ def call_summary(summary: CallSummary, *, simulated: bool) -> dict[str, Any]:
         "model": call.model,
         "voice": call.voice,
         "mode": call.mode,
+        "api": call.api,
         "cost_usd": cost_string(summary.cost_usd),
         "cost_known": summary.cost_known,
         "simulated": simulated,

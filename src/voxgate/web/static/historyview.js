@@ -168,6 +168,7 @@ export class HistoryView {
     fact(facts, "record.model", call.model);
     fact(facts, "record.voice", typeof call.voice === "string" ? call.voice : call.voice?.id);
     fact(facts, "record.mode", call.mode ? t(`record.mode.${call.mode}`) : null);
+    fact(facts, "record.api", call.api === "live" ? "GPT-Live" : call.api ? "Realtime" : null);
     if (this.admin) fact(facts, "record.user", call.user);
     fact(facts, "history.cost", costText(call));
 
