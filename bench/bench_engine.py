@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_engine.py [--turns 10] [--tts auto|piper|espeak] [--beam 5]
                                            [--asr-threads 2] [--window 10] [--sessions 1,2,4,6,8,10,12]
-                                           [--skip a,b,c,d] [--cpu-sessions 2] [--cpu-rounds 3]
+                                           [--skip a,b,c,d,e] [--cpu-sessions 2] [--cpu-rounds 2]
 
 (a) reply latency: end of the user's speech (its last loud sample leaving the mic) → first reply audio
     received, median over ``--turns`` turns, with the server-side steps (VAD end of turn, ASR);
@@ -536,8 +536,8 @@ async def main() -> None:
         "--aiortc-opus", action="store_true", help="let aiortc encode the engine's audio (the old way)"
     )
     parser.add_argument("--cpu-sessions", type=int, default=2, help="callers of part (e)")
-    parser.add_argument("--cpu-seconds", type=float, default=20.0, help="length of each run of part (e)")
-    parser.add_argument("--cpu-rounds", type=int, default=3, help="alternating runs of part (e)")
+    parser.add_argument("--cpu-seconds", type=float, default=15.0, help="length of each run of part (e)")
+    parser.add_argument("--cpu-rounds", type=int, default=2, help="alternating runs of part (e)")
     args = parser.parse_args()
     CALLER_BUFFER[0] = args.caller_buffer
     loopback_only()
