@@ -169,6 +169,11 @@ def test_dashboard_renders_in_chromium_for_admins_only(
             page.goto(f"{url}/admin/dashboard")
             page.wait_for_selector("body[data-loaded=true]", timeout=15_000)
             assert page.locator("#connects .figure").inner_text() == "80 % (4 of 5)"
+            # The admin console's nav, this page marked current.
+            assert (
+                page.locator('#admin-nav a[aria-current="page"]').get_attribute("href") == "/admin/dashboard"
+            )
+            assert page.locator('#admin-nav a[href="/admin/users"]').count() == 1
             assert page.locator("#live_calls .figure").inner_text() == "1 now"
             assert page.locator("#accuracy .figure").inner_text().startswith("WER 0 %")
             assert page.locator("#cost_per_user svg rect").count() == 2

@@ -2,7 +2,9 @@
 // Admins only (the server refuses anyone else); charts are SVG drawn by ./charts.js.
 
 import { api, ApiError } from "../api.js";
+import { pickLanguage, setLanguage, t } from "../i18n.js";
 import { barChart, lineChart, rankChart } from "./charts.js";
+import { renderNav } from "./nav.js";
 
 const PRESETS = { "6h": 6, "24h": 24, "7d": 24 * 7, "30d": 24 * 30, "90d": 24 * 90 };
 const HOUR_MS = 3600 * 1000;
@@ -124,7 +126,16 @@ async function load() {
   }
 }
 
+/** The admin console's nav (admin/nav.js), with this page marked as the current one. */
+async function nav() {
+  await setLanguage(pickLanguage(), { remember: false });
+  const bar = $("admin-nav");
+  renderNav(bar, "dashboard", t);
+  bar.querySelector('a[href="/admin/dashboard"]')?.setAttribute("aria-current", "page");
+}
+
 function init() {
+  nav();
   const custom = () => {
     const on = $("range").value === "custom";
     $("custom").hidden = !on;
