@@ -148,9 +148,10 @@ async def bench_multilingual() -> None:
                     cpu.append(time.process_time() - start)
                     hyps.append(result.text)
                     heard.add(result.language)
+                told = given or ("guessed" if multilingual else "en only")
                 row(
                     f"ASR {model} t=1",
-                    f"{lang}, language {given or 'guessed'}: WER / CPU s per turn",
+                    f"{lang}, language {told}: WER / CPU s per turn",
                     f"{word_error_rate(sentences, hyps):.1%} / {statistics.median(cpu):.2f}"
                     f" (heard as {', '.join(sorted(str(x) for x in heard))})",
                 )
