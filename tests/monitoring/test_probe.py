@@ -4,6 +4,10 @@ stores the run for the dashboard and exports it as metrics, as ``voxgate serve``
 
 from __future__ import annotations
 
+import asyncio
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -106,3 +110,49 @@ def test_the_schedule_is_on_for_the_local_engine_and_off_for_openai_by_default(t
 def _today() -> tuple[datetime, datetime]:
     now = datetime.now(UTC)
     return now - timedelta(hours=1), now + timedelta(minutes=1)
+
+
+async def test_voxgate_probe_prints_saves_and_writes_its_metrics(
+    engine: EngineServer, tmp_path: Path
+) -> None:
+    """The CLI in its own process against the engine: its report, a row for the dashboard, and a
+    Prometheus text file for node_exporter's textfile collector."""
+    data = tmp_path / "data"
+    db = Database(f"sqlite+aiosqlite:///{(data / 'voxgate.db').resolve()}")
+    await db.migrate()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOXGATE_") and k != "OPENAI_API_KEY"}
+    env["VOXGATE_DATA_DIR"] = str(data)
+    prom = tmp_path / "probe.prom"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "voxgate", "probe", "--url", f"{engine.base_url}/realtime/calls",
+        "--key", TEST_API_KEY, "--voice", "espeak", "--save", "--metrics-file", str(prom),
+        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await process.communicate()
+    try:
+        assert process.returncode == 0, (out.decode(), err.decode())
+        report = out.decode()
+        assert "outcome      ok" in report
+        assert "WER" in report
+        assert TEST_API_KEY not in report + err.decode()
+        (stored,) = await ProbeStore(db).between(*_today())
+        assert stored.outcome == "ok"
+        assert stored.target == "127.0.0.1"
+    finally:
+        await db.aclose()
+    text = prom.read_text()
+    assert 'voxgate_probe_ok{target="127.0.0.1"} 1.0' in text
+    assert "voxgate_probe_wer{" in text
+
+
+def test_voxgate_probe_fails_with_status_1_when_nothing_answers(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOXGATE_") and k != "OPENAI_API_KEY"}
+    prom = tmp_path / "probe.prom"
+    done = subprocess.run(
+        [sys.executable, "-m", "voxgate", "probe", "--url", "http://127.0.0.1:9/v1/realtime/calls",
+         "--key", "sk-test-nothing", "--voice", "espeak", "--timeout", "2", "--metrics-file", str(prom)],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "connect_failed" in done.stdout
+    assert 'voxgate_probe_ok{target="127.0.0.1"} 0.0' in prom.read_text()
