@@ -174,6 +174,9 @@ def report(http: dict[str, Any] | None, before: dict[str, Any] | None) -> str:
         out += ["### Every figure (medians over the rounds)", "", *detail_table(http), ""]
     relay = _load(RESULTS / "relay-run.json")
     out += ["## Issue #8: the relay's own overhead (bench_relay.py)", "", relay_goal(relay), ""]
+    floor = HERE / "floor.md"  # the profiled breakdown of what the figures are made of (written by hand)
+    if floor.exists():
+        out += [floor.read_text().strip(), ""]
     for name in ("relay", "console", "engine", "speech"):
         run = _load(RESULTS / f"{name}-run.json")
         if run is None:
