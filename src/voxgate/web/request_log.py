@@ -81,7 +81,8 @@ class RequestLog:
     def _log(self, scope: Scope, status: int, seconds: float) -> None:
         path = str(scope.get("path", ""))
         quiet = status < 400 and path.startswith(self.quiet)
-        level = logging.DEBUG if quiet else logging.WARNING if status >= 500 else logging.INFO
+        # INFO even for a 5xx: the error handler has already logged why, at WARNING or ERROR.
+        level = logging.DEBUG if quiet else logging.INFO
         if access_log.isEnabledFor(level):
             access_log.log(
                 level, "%s %s %d %.1f ms", scope.get("method", "-"), path[:300], status, seconds * 1000
