@@ -110,6 +110,13 @@ async def test_a_long_range_is_daily_and_a_backwards_one_is_refused(gateway_fact
         backwards = {"from": NOW.isoformat(), "to": (NOW - timedelta(hours=1)).isoformat()}
         refused = await gw.client.get("/api/admin/dashboard", params=backwards, headers=admin)
         assert refused.status_code == 400
+        for edge in (
+            {"to": "0001-01-01T01:00:00Z"},
+            {"from": "9999-12-31T23:00:00Z", "to": "9999-12-31T23:59:00Z"},
+        ):
+            assert (
+                await gw.client.get("/api/admin/dashboard", params=edge, headers=admin)
+            ).status_code == 400
 
 
 @pytest.fixture

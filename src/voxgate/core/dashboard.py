@@ -14,7 +14,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 __all__ = [
+    "EARLIEST",
     "HOURLY_UP_TO",
+    "LATEST",
     "MAX_RANGE",
     "TimeRange",
     "concurrency_series",
@@ -26,6 +28,9 @@ __all__ = [
 
 HOURLY_UP_TO = timedelta(days=3)
 MAX_RANGE = timedelta(days=92)
+# Far from the calendar's ends, where a bucket's arithmetic would overflow.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 
 
 def _utc(moment: datetime) -> datetime:
@@ -46,7 +51,9 @@ class TimeRange:
         start, end = _utc(start), _utc(end)
         if end <= start:
             raise ValueError("the range ends before it starts")
-        return cls(start, min(end, start + MAX_RANGE))
+        if start < EARLIEST or end > LATEST:
+            raise ValueError("the range must lie between 1970 and 9000")
+        return cls(start, end if end - start <= MAX_RANGE else start + MAX_RANGE)
 
     def by_day(self) -> TimeRange:
         """The same range in daily buckets."""

@@ -124,7 +124,7 @@ async def dashboard_data(
     end = end or now
     try:
         span = TimeRange.of(start or end - DEFAULT_SPAN, end)
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:  # backwards, or at the calendar's very edge
         raise InvalidRequest(f"Invalid range: {exc}.", param="from") from None
     rows = await DashboardStore(services.db).rows(span.start, span.end)
     return render(rows, span, now, simulated=services.simulated_cost)
