@@ -56,7 +56,7 @@ pytest: $(VENV)/.dev-installed tests/agents/page/dist/agent.bundle.js
 
 test: system-deps lint typecheck imports pytest
 
-# Every benchmark, bounded (about 10 minutes; BENCH_MODE=--full: each with its own defaults, about 30),
+# Every benchmark, bounded (about 15 minutes; BENCH_MODE=--full: each with its own defaults, about 30),
 # then bench/results/report.md and the README's performance table. Installs what the load test needs:
 # wrk (Debian, as root) and the Express contender (npm ci, as locked).
 BENCH_MODE ?=

@@ -23,8 +23,10 @@ end) within the run.
 Each round runs every contender once for ``--seconds``, in alternating order (ABC, CBA, …) so that
 whatever else the machine does lands on all of them evenly; figures are medians over the rounds. CPU per
 request is the contender's process tree's user+system time over the run divided by its requests.
-``--before-src DIR`` adds an earlier voxgate (its ``src`` folder, e.g. from ``git archive``) as one more
-contender in the same rounds: before and after measured side by side, alternating, on the same load.
+``--shared`` runs voxgate as replicas run it: on a throwaway PostgreSQL database and Redis (127.0.0.1),
+where ``voxgate serve`` starts one worker per core. ``--before-src DIR`` adds an earlier voxgate (its
+``src`` folder, e.g. from ``git archive``) as one more contender in the same rounds: before and after
+measured side by side, alternating, on the same load.
 Writes one JSON document (``--out``) that ``bench/report.py`` turns into the report. Exits 0 either way:
 it is a measurement.
 """
@@ -196,6 +198,45 @@ def wrk(url: str, script: Path, connections: int, seconds: float) -> dict[str, A
     return figures
 
 
+PG_ADMIN_URL = os.environ.get("VOXGATE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("VOXGATE_TEST_REDIS", "redis://127.0.0.1:6379/0")
+
+
+def _pg(sql: str) -> None:
+    import asyncio
+
+    import asyncpg
+
+    async def run() -> None:
+        conn = await asyncpg.connect(PG_ADMIN_URL, timeout=5)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
+@contextmanager
+def shared_state(enabled: bool) -> Iterator[dict[str, str]]:
+    """With ``--shared``: a throwaway PostgreSQL database and a Redis prefix of its own (the replicas'
+    setup, in which ``voxgate serve`` starts one worker per core); otherwise nothing (SQLite)."""
+    if not enabled:
+        yield {}
+        return
+    name = "voxgate_bench_" + os.urandom(4).hex()
+    _pg(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    try:
+        yield {
+            "VOXGATE_DATABASE_URL": f"{base}/{name}",
+            "VOXGATE_REDIS_URL": REDIS_URL,
+            "VOXGATE_REDIS_PREFIX": name,
+        }
+    finally:
+        _pg(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def voxgate_env(data: Path, stub: str, src: str | None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VOXGATE_") and k != "OPENAI_API_KEY"}
     env.update(
@@ -243,7 +284,9 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def run_delay(args: argparse.Namespace, delay: int, folder: Path) -> dict[str, Any]:
+def run_delay(
+    args: argparse.Namespace, delay: int, folder: Path, shared: tuple[dict[str, str], dict[str, str]]
+) -> dict[str, Any]:
     stub_port, express_port, voxgate_port = free_port(), free_port(), free_port()
     node_env = {**os.environ, "STUB_DELAY_MS": str(delay), "PORT": str(stub_port)}
     stub_url = f"http://127.0.0.1:{stub_port}/v1"
@@ -254,7 +297,8 @@ def run_delay(args: argparse.Namespace, delay: int, folder: Path) -> dict[str, A
         "PORT": str(express_port),
     }
     data = folder / f"voxgate-{delay}"
-    env = voxgate_env(data, stub_url, args.voxgate_src)
+    data.mkdir(parents=True, exist_ok=True)
+    env = {**voxgate_env(data, stub_url, args.voxgate_src), **shared[0]}
     key = voxgate_key(env)
     serve = [sys.executable, "-m", "voxgate", "serve", "--port", str(voxgate_port)]
     sdp = {"Content-Type": "application/sdp"}
@@ -262,7 +306,10 @@ def run_delay(args: argparse.Namespace, delay: int, folder: Path) -> dict[str, A
     # An earlier voxgate (--before-src) as one more contender, in the same alternating rounds.
     before_port = free_port()
     before_data = folder / f"before-{delay}"
-    before_env = voxgate_env(before_data, stub_url, args.before_src) if args.before_src else None
+    before_data.mkdir(parents=True, exist_ok=True)
+    before_env = (
+        {**voxgate_env(before_data, stub_url, args.before_src), **shared[1]} if args.before_src else None
+    )
     before_bearer = {"Authorization": f"Bearer {voxgate_key(before_env)}"} if before_env else {}
     targets = {
         "mint": {
@@ -369,6 +416,9 @@ def main() -> int:
     parser.add_argument("--out", default=str(HERE / "results" / "http.json"))
     parser.add_argument("--voxgate-src", help="run voxgate from this src folder instead of the installed one")
     parser.add_argument("--before-src", help="also run an earlier voxgate from this src folder, as 'before'")
+    parser.add_argument(
+        "--shared", action="store_true", help="voxgate on PostgreSQL + Redis (one worker per core by default)"
+    )
     args = parser.parse_args()
     if args.quick:
         args.rounds, args.seconds = 2, 3.0
@@ -392,7 +442,11 @@ def main() -> int:
     }
     with tempfile.TemporaryDirectory(prefix="bench-http-") as tmp:
         for delay in (int(d) for d in args.delays.split(",")):
-            document["results"][f"delay{delay}"] = run_delay(args, delay, Path(tmp))
+            with (
+                shared_state(args.shared) as after,
+                shared_state(args.shared and bool(args.before_src)) as before,
+            ):
+                document["results"][f"delay{delay}"] = run_delay(args, delay, Path(tmp), (after, before))
     document["seconds"] = round(time.time() - started, 1)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -172,6 +172,19 @@ def report(http: dict[str, Any] | None, before: dict[str, Any] | None) -> str:
             out += ["### An earlier run of the bench (`--before`)", ""]
             out += [*goals_table(headline(before), before["goals"]), ""]
         out += ["### Every figure (medians over the rounds)", "", *detail_table(http), ""]
+    shared = _load(RESULTS / "http-shared.json")
+    if shared is not None:
+        out += [
+            "## The same on PostgreSQL + Redis (bench_http.py --shared)",
+            "",
+            "voxgate as replicas run it: PostgreSQL and Redis on 127.0.0.1, where `voxgate serve` starts one "
+            "worker per core; Express as before (one process).",
+            "",
+            *goals_table(headline(shared), shared["goals"]),
+            "",
+            *before_after(shared),
+            "",
+        ]
     relay = _load(RESULTS / "relay-run.json")
     out += ["## Issue #8: the relay's own overhead (bench_relay.py)", "", relay_goal(relay), ""]
     floor = HERE / "floor.md"  # the profiled breakdown of what the figures are made of (written by hand)

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/run_all.py [--full] [--only http,relay,...] [--before-src DIR]
 
-Quick mode (the default, what ``make bench`` runs) takes about 10 minutes on 2 cores; ``--full`` runs
+Quick mode (the default, what ``make bench`` runs) takes about 15 minutes on 2 cores; ``--full`` runs
 each bench with its own defaults (about 30 minutes). Each bench's printed output goes to
 ``bench/results/<name>.json`` (command, seconds, exit status, output); ``bench_http`` also writes its
 figures to ``bench/results/http.json``. ``bench/report.py`` then writes ``bench/results/report.md``.
@@ -25,6 +25,13 @@ RESULTS = HERE / "results"
 # name: (script, quick arguments, full arguments, time bound in seconds)
 BENCHES: dict[str, tuple[str, list[str], list[str], int]] = {
     "http": ("bench_http.py", ["--quick"], [], 900),
+    # Replicas' setup: PostgreSQL + Redis, where voxgate serve starts one worker per core.
+    "http-shared": (
+        "bench_http.py",
+        ["--quick", "--delays", "0", "--out", str(RESULTS / "http-shared.json"), "--shared"],
+        ["--out", str(RESULTS / "http-shared.json"), "--shared"],
+        600,
+    ),
     "relay": ("bench_relay.py", ["--rounds", "20", "--warmup", "3"], [], 300),
     "console": ("bench_console.py", ["--runs", "3"], [], 300),
     "engine": (
@@ -82,7 +89,7 @@ def main() -> int:
     args = parser.parse_args()
     RESULTS.mkdir(exist_ok=True)
     for name in args.only.split(","):
-        extra = ["--before-src", args.before_src] if name == "http" and args.before_src else []
+        extra = ["--before-src", args.before_src] if name.startswith("http") and args.before_src else []
         record = run(name, args.full, extra)
         (RESULTS / f"{name}-run.json").write_text(json.dumps(record, indent=2) + "\n")
     return 0
