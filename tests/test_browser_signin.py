@@ -65,7 +65,8 @@ def test_sign_in_flows_in_chromium(chromium: Any, served_gateway: dict[str, Any]
     page.goto(served_gateway["link"])
     page.locator("#who").get_by_text("admin").wait_for()
     assert "#link" not in page.url
-    # Signed in, the console fetches a realtime token ahead of the first click.
+    # Signed in, the console fetches a realtime token ahead of the first click (once Connect is hovered).
+    page.hover("#connect-button")
     page.locator("#token-info").get_by_text("Token ready for gpt-realtime-2.1").wait_for()
     page.screenshot(path=str(ARTIFACTS / "signin-token.png"))
     cookies = page.context.cookies()

@@ -345,7 +345,9 @@ class ConsolePage:
         return self
 
     def start_connect(self) -> None:
-        """Click Connect once the prefetched secret is there, without waiting for the outcome."""
+        """Click Connect once the secret is there (fetched when the pointer comes over the button), without
+        waiting for the outcome."""
+        self.page.hover("#connect-button")
         self.page.locator("#token-info").get_by_text("Token ready").wait_for()
         self.page.click("#connect-button")
 

@@ -39,8 +39,9 @@ def test_connect_shows_each_step_and_reports_it(
     page.get_by_text("Not signed in.").wait_for()
     console_page.screenshot(artifacts, "01-signed-out")
     console_page.sign_in()
-    # The secret is fetched ahead of time: before any click it is there.
+    # The secret is fetched on intent (the pointer over Connect), so that it is there before the click.
     # The embedded engine says what it is rather than naming a model it does not run.
+    page.hover("#connect-button")
     page.locator("#token-info").get_by_text("Token ready for local engine, demo assistant").wait_for()
     page.select_option("#voice-select", "cedar")
     page.select_option("#language-select", "fr")

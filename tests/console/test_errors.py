@@ -70,8 +70,9 @@ def test_too_many_tokens_says_when_to_try_again(
     quiet_browser: Any, open_page: Callable[..., ConsolePage], tmp_path: Path, artifacts: Path
 ) -> None:
     with serve_console(tmp_path, limits={"mint_per_user": "1/minute"}) as limited:
-        # The first page's prefetch takes the only token of the minute...
+        # The first page's prefetch (the pointer over Connect) takes the only token of the minute...
         first = open_page(quiet_browser, target=limited).open().sign_in(limited.key)
+        first.page.hover("#connect-button")
         first.page.locator("#token-info").get_by_text("Token ready").wait_for()
         # ...so the second page's connect is refused, and the page says for how long.
         second = open_page(quiet_browser, target=limited).open().sign_in(limited.key)
@@ -206,6 +207,7 @@ def test_an_ended_sign_in_is_noticed(
     with serve_console(tmp_path, policy={"ttl_default": 10, "ttl_max": 10}) as short:
         console_page = open_page(quiet_browser, target=short).open().sign_in(short.key)
         page = console_page.page
+        page.hover("#connect-button")
         page.locator("#token-info").get_by_text("Token ready").wait_for()
         # The sign-in ends behind the page's back (expired, or signed out in another tab).
         page.context.clear_cookies()

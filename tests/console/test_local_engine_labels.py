@@ -16,6 +16,7 @@ def test_the_console_says_local_engine_and_english_only(
     console_page = open_page(quiet_browser).open()
     page = console_page.page
     console_page.sign_in()
+    page.hover("#connect-button")
     page.locator("#token-info").get_by_text("Token ready").wait_for()
     hint = page.locator("#language-hint")
     assert hint.is_hidden()

@@ -64,7 +64,11 @@ const engineLabel = () =>
 
 // ---- the parts ---------------------------------------------------------------------------------
 
-const errorBox = new ErrorBox($("error"), { onAction: (action) => act(action) });
+// A countdown (429) keeps the control it is about disabled until the time is up.
+const errorBox = new ErrorBox($("error"), {
+  onAction: (action) => act(action),
+  gates: { connect: $("connect-button"), signin: $("signin-form").querySelector("button[type=submit]") },
+});
 // ---- what voxgate says about the call: warnings, and why it ended it ---------------------------------
 
 const callEvents = new CallEvents({
@@ -130,6 +134,7 @@ const session = new Session({
     onEvent: (event) => {
       eventLog.add("in", event);
       conversation.handle(event);
+      talk.handle(event);
       if (liveMode()) liveTranscript.handle(event);
       if (event.type === "session.updated" || event.type === "session.created") scheduleRender();
     },
@@ -161,7 +166,7 @@ const session = new Session({
     onError: (error) => showError(error),
   },
 });
-const talk = new Talk({ session, conversation, transcript, history });
+const talk = new Talk({ session, conversation, transcript, history, listen: () => meters.watch("mic") });
 const liveTranscript = new LiveTranscript({
   transcript,
   history,
@@ -217,6 +222,7 @@ async function stop(reason = "user") {
 
 function act(action) {
   if (action === "retry") connect();
+  else if (action === "recheck") account.start();
   else if (action === "signin") $("key").focus();
 }
 
@@ -458,6 +464,10 @@ function onUser(user, info = {}) {
 // ---- controls -----------------------------------------------------------------------------------
 
 $("connect-button").addEventListener("click", connect);
+// Ephemeral mode: a secret is minted once the person shows they mean to call, never on page load.
+for (const type of ["pointerenter", "focus", "pointerdown"]) {
+  $("connect-button").addEventListener(type, () => relayMode() || liveMode() || tokens.want());
+}
 $("stop-button").addEventListener("click", () => stop("user"));
 $("mute-button").addEventListener("click", () => {
   session.setMuted(!session.muted);

@@ -24,12 +24,16 @@ export function describe(error) {
     if (error.limit && error.resetsAt) return endMessage({ limit: error.limit, resets_at: error.resetsAt });
     if (error.status === 402 || BUDGET_CODES.has(error.code)) return { key: "error.budget", help: "error.budgetHelp" };
     if (error.code === "upstream_rate_limited") {
-      return { key: "error.upstreamBusy", params: { seconds: error.retryAfter || 1 }, help: "error.retryLater" };
+      return { key: "error.upstreamBusy", countdown: error.retryAfter || 1, gate: "connect", help: "error.retryLater" };
     }
     if (error.status === 429) {
-      return { key: "error.rateLimited", params: { seconds: error.retryAfter || 1 }, help: "error.rateLimitedHelp" };
+      return { key: "error.rateLimited", countdown: error.retryAfter || 1, gate: "connect", help: "error.rateLimitedHelp" };
     }
-    if (error.status === 0) return { key: "error.offline", help: "error.offlineHelp", action: "retry" };
+    // No answer at all, or one that is not voxgate's (a proxy's 502 page has no OpenAI-shaped body):
+    // voxgate itself is out of reach, which is not the voice service being down.
+    if (error.status === 0 || (error.status >= 500 && !error.code)) {
+      return { key: "error.offline", help: "error.offlineHelp", action: "retry" };
+    }
     if (error.status >= 500 || UPSTREAM_CODES.has(error.code)) {
       return { key: "error.upstreamDown", help: "error.upstreamDownHelp", detail: error.message, action: "retry" };
     }
@@ -43,7 +47,7 @@ export function describe(error) {
       case "budget":
         return { key: "error.budget", help: "error.budgetHelp" };
       case "rate_limited":
-        return { key: "error.upstreamBusy", params: { seconds: error.retryAfter || 1 }, help: "error.retryLater" };
+        return { key: "error.upstreamBusy", countdown: error.retryAfter || 1, gate: "connect", help: "error.retryLater" };
       case "token_rejected":
         return { key: "error.tokenRejected", help: "error.retryLater", action: "retry" };
       case "upstream_down":
@@ -65,11 +69,17 @@ export function describe(error) {
 }
 
 export class ErrorBox {
-  /** @param {HTMLElement} box with .error-text, .error-help, .error-detail and button.error-action */
-  constructor(box, { onAction } = {}) {
+  /**
+   * @param {HTMLElement} box with .error-text, .error-help, .error-detail and button.error-action
+   * @param {{onAction?: (action: string) => void, gates?: Record<string, HTMLElement>}} options gates:
+   *   controls a countdown message keeps disabled until its time is up (by name, e.g. "connect")
+   */
+  constructor(box, { onAction, gates = {} } = {}) {
     this.box = box;
     this.onAction = onAction;
+    this.gates = gates;
     this.current = null;
+    this.timer = null;
     box.querySelector(".error-action").addEventListener("click", () => {
       const action = this.current?.action;
       this.clear();
@@ -78,14 +88,38 @@ export class ErrorBox {
   }
 
   show(error) {
-    this.current = error ? describe(error) : null;
+    this.showMessage(error ? describe(error) : null);
+  }
+
+  /**
+   * Show an already-described message ({key, params, help, action}). One with `countdown` (seconds)
+   * counts down live with its `gate` control disabled, and clears itself when the time is up.
+   */
+  showMessage(message) {
+    this.stopCountdown();
+    this.current = message;
+    if (message?.countdown) {
+      const until = Date.now() + message.countdown * 1000;
+      const gate = this.gates[message.gate];
+      if (gate) gate.disabled = true;
+      const tick = () => {
+        const seconds = Math.ceil((until - Date.now()) / 1000);
+        if (seconds <= 0) return this.clear();
+        message.params = { ...message.params, seconds };
+        this.render();
+        this.timer = setTimeout(tick, until - Date.now() - (seconds - 1) * 1000);
+      };
+      this.countdownGate = gate;
+      return tick();
+    }
     this.render();
   }
 
-  /** Show an already-described message ({key, params, help, action}). */
-  showMessage(message) {
-    this.current = message;
-    this.render();
+  stopCountdown() {
+    clearTimeout(this.timer);
+    this.timer = null;
+    if (this.countdownGate) this.countdownGate.disabled = false;
+    this.countdownGate = null;
   }
 
   clear() {

@@ -115,6 +115,12 @@ const HANDLERS = {
     this.transcript.append(event.item_id, "user", event.delta || "");
   },
   "conversation.item.input_audio_transcription.completed"(event) {
+    if (!(event.transcript || "").trim()) {
+      // A turn with no words in it (a cough, a click): no empty bubble, and nothing to keep.
+      this.transcript.remove(event.item_id);
+      this.history.remove(event.item_id);
+      return;
+    }
     this.transcript.set(event.item_id, "user", event.transcript);
     this.history.set(event.item_id, "user", event.transcript);
   },

@@ -35,8 +35,19 @@ export class Meters {
     const analyser = context.createAnalyser();
     analyser.fftSize = 1024;
     source.connect(analyser); // not to the destination: the <audio> element plays the assistant
-    this.meters.set(name, { element, source, analyser, buffer: new Float32Array(analyser.fftSize) });
+    this.meters.set(name, { element, source, analyser, buffer: new Float32Array(analyser.fftSize), peak: 0 });
     if (!this.frame) this.frame = requestAnimationFrame(() => this.draw());
+  }
+
+  /**
+   * Start watching `name`'s loudest level; the function returned tells it (0..1), or null when that
+   * meter is not running (nothing is known then).
+   */
+  watch(name) {
+    const meter = this.meters.get(name);
+    if (!meter) return () => null;
+    meter.peak = 0;
+    return () => (this.meters.get(name) === meter ? meter.peak : null);
   }
 
   detach(name) {
@@ -51,7 +62,9 @@ export class Meters {
     this.frame = null;
     for (const meter of this.meters.values()) {
       meter.analyser.getFloatTimeDomainData(meter.buffer);
-      show(meter.element, levelOf(meter.buffer));
+      const level = levelOf(meter.buffer);
+      meter.peak = Math.max(meter.peak, level);
+      show(meter.element, level);
     }
     if (this.meters.size) this.frame = requestAnimationFrame(() => this.draw());
   }

@@ -4,6 +4,8 @@ import { ApiError, me, signIn, signOut } from "./api.js";
 import { t } from "./i18n.js";
 
 const $ = (id) => document.getElementById(id);
+// Waits between the first questions to an unreachable voxgate (then the page stops and offers a button).
+const START_RETRIES_MS = [1000, 2000, 4000];
 
 export class Account {
   /**
@@ -32,14 +34,31 @@ export class Account {
     return Boolean(this.user);
   }
 
+  /**
+   * Who is signed in. While voxgate cannot be reached the question is asked again a few times, a
+   * little later each time (about 7 s in all), then the error stays with a button to ask again.
+   */
   async start() {
     if (await this.useLink()) return;
-    try {
-      const info = await me();
-      this.show(info.user, info);
-    } catch (error) {
-      this.show(null);
-      if (!(error instanceof ApiError && error.status === 401)) this.onError(error);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const info = await me();
+        this.onError(null);
+        this.show(info.user, info);
+        return;
+      } catch (error) {
+        const unreachable = error instanceof ApiError && (error.status === 0 || (error.status >= 500 && !error.code));
+        if (unreachable && attempt < START_RETRIES_MS.length) {
+          if (attempt === 0) this.show(null);
+          this.onError({ key: "error.offlineRetrying", help: "error.offlineHelp" });
+          await new Promise((resolve) => setTimeout(resolve, START_RETRIES_MS[attempt]));
+          continue;
+        }
+        this.show(null);
+        if (unreachable) this.onError({ key: "error.offline", help: "error.offlineHelp", action: "recheck" });
+        else if (!(error instanceof ApiError && error.status === 401)) this.onError(error);
+        return;
+      }
     }
   }
 
@@ -57,7 +76,10 @@ export class Account {
       this.show(info.user, info);
     } catch (error) {
       if (error instanceof ApiError && error.status === 401) this.onError({ key: badKey });
-      else this.onError(error);
+      else if (error instanceof ApiError && error.status === 429) {
+        // Too many failed sign-ins from here: about signing in, not about calls, and counted down.
+        this.onError({ key: "error.signinLocked", help: "error.signinLockedHelp", countdown: error.retryAfter || 60, gate: "signin" });
+      } else this.onError(error);
       if (!this.user) this.show(null);
     }
   }

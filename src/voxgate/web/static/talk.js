@@ -5,6 +5,8 @@ import { newEventId } from "./call.js";
 const PTT_TAIL_MS = 250;
 // Turn detection comes back once the answer is done (or after this long if none comes).
 const RESTORE_FALLBACK_MS = 15000;
+// A press whose loudest moment stayed under this (the meters' 0..1 scale, about -45 dBFS) heard nobody.
+const HEARD_LEVEL = 0.25;
 
 const randomId = () => {
   const bytes = crypto.getRandomValues(new Uint8Array(10));
@@ -12,9 +14,14 @@ const randomId = () => {
 };
 
 export class Talk {
-  /** @param {object} deps session (Session), conversation (Conversation), transcript, history */
-  constructor({ session, conversation, transcript, history }) {
-    Object.assign(this, { session, conversation, transcript, history });
+  /**
+   * @param {object} deps session (Session), conversation (Conversation), transcript, history; listen()
+   *   starts watching the microphone and returns a function telling its loudest level since (or null)
+   */
+  constructor({ session, conversation, transcript, history, listen = () => () => null }) {
+    Object.assign(this, { session, conversation, transcript, history, listen });
+    this.loudest = null; // the microphone's loudest level during the press in progress
+    this.commitId = null; // the commit whose answer waits for the server's "committed"
     this.responseWanted = false; // a response.create waits for the cancelled response to finish
     this.holding = false;
     this.restoreTimer = null; // turn detection is off until the push-to-talk answer is done
@@ -82,6 +89,7 @@ export class Talk {
     });
     this.session.send({ type: "input_audio_buffer.clear" });
     this.session.setTalking(true);
+    this.loudest = this.listen();
   }
 
   /**
@@ -94,14 +102,37 @@ export class Talk {
     this.holding = false;
     await new Promise((resolve) => setTimeout(resolve, PTT_TAIL_MS));
     if (this.holding) return; // pressed again meanwhile
+    const level = this.loudest?.() ?? null;
     this.session.setTalking(false);
     if (!this.session.connected) {
       this.conversation.holdTurnDetection = false;
       return;
     }
-    this.session.send({ type: "input_audio_buffer.commit" });
-    this.requestResponse();
+    if (level !== null && level < HEARD_LEVEL) {
+      // Nothing was said: no turn, and above all no answer (a response.create alone would answer the
+      // previous turn again).
+      this.transcript.note("note.nothingHeard");
+      this.restoreTurnDetection();
+      return;
+    }
+    // Answered once the server has the turn: a commit it refuses (too little audio) gets no answer.
+    this.commitId = newEventId("vg_ptt");
+    this.conversation.ignoredErrors.add(this.commitId);
+    this.session.send({ type: "input_audio_buffer.commit", event_id: this.commitId });
     this.restoreTimer = setTimeout(() => this.restoreTurnDetection(), RESTORE_FALLBACK_MS);
+  }
+
+  /** Every server event: the outcome of a push-to-talk commit. */
+  handle(event) {
+    if (!this.commitId) return;
+    if (event.type === "input_audio_buffer.committed") {
+      this.commitId = null;
+      this.requestResponse();
+    } else if (event.type === "error" && event.error?.event_id === this.commitId) {
+      this.commitId = null;
+      this.transcript.note("note.nothingHeard");
+      this.restoreTurnDetection();
+    }
   }
 
   restoreTurnDetection() {

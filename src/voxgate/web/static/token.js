@@ -1,6 +1,8 @@
 // The client secret, fetched ahead of time so that a click on "Connect" does not wait for minting, and
 // fetched again before it expires. One secret can start several sessions until it expires (reference
-// §1.1), so reconnects and renewals reuse it while it has time left.
+// §1.1), so reconnects and renewals reuse it while it has time left. Minting counts against the user's
+// allowance, so nothing is fetched until the person shows the intent to call (want(): focus or hover
+// of Connect, or its first click); from then on a fresh one is kept at hand.
 import { serverNow } from "./api.js";
 
 export class TokenSource {
@@ -17,6 +19,7 @@ export class TokenSource {
     this.pending = null;
     this.timer = null;
     this.active = false;
+    this.wanted = false; // no secret is minted before the person shows they mean to call
     this.listeners = new Set();
     this.errorListeners = new Set();
     this.onVisible = () => {
@@ -25,7 +28,7 @@ export class TokenSource {
     };
   }
 
-  /** Keep a fresh token at hand while the page is visible. */
+  /** Keep a fresh token at hand while the page is visible, once one is wanted. */
   start() {
     if (this.active) return;
     this.active = true;
@@ -33,9 +36,16 @@ export class TokenSource {
     this.prefetch();
   }
 
+  /** The person means to call (Connect focused, hovered or pressed): fetch a token now. */
+  want() {
+    this.wanted = true;
+    this.prefetch();
+  }
+
   /** Forget the token and stop refreshing (sign-out). */
   stop() {
     this.active = false;
+    this.wanted = false;
     document.removeEventListener("visibilitychange", this.onVisible);
     clearTimeout(this.timer);
     this.token = null;
@@ -75,7 +85,7 @@ export class TokenSource {
    * Failures go to the onError listeners; the next get() asks again and reports its own.
    */
   prefetch(renew = false) {
-    if (!this.active || this.pending || (this.valid && !renew)) return;
+    if (!this.active || !this.wanted || this.pending || (this.valid && !renew)) return;
     if (document.visibilityState === "hidden") return; // refreshed when the page is shown again
     this.fetch().catch((error) => {
       // The next get() asks again and reports the error; listeners hear of it now.
@@ -115,6 +125,7 @@ export class TokenSource {
 
   /** A token with time left: the held one, the one on its way, or a new one (errors are thrown). */
   async get() {
+    this.wanted = true; // a call asked for one: keep one fresh from now on
     const valid = this.valid;
     if (valid) return valid;
     if (this.pending) {

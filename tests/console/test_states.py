@@ -1,0 +1,197 @@
+"""States without dead ends, in Chromium on a desktop and on a 390x844 phone (screenshots in
+artifacts/console/state-*.png): a page load mints nothing until Connect is wanted; a 429 counts down
+live and gives Connect back; a sign-in lockout says it is about signing in; an unreachable voxgate is
+named as such, retried for a bounded time, then offered a button; an empty push-to-talk press sends and
+shows nothing; a disabled account is told so on its next request.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import in_thread
+from tests.console.conftest import Console, ConsolePage
+from voxgate.adapters.sql import AccountStore, Database
+
+pytestmark = pytest.mark.browser
+
+LOOKS: dict[str, dict[str, Any]] = {
+    "desktop": {"viewport": {"width": 1280, "height": 900}},
+    "phone": {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True},
+}
+looks = pytest.mark.parametrize("look", list(LOOKS))
+
+
+def refuse(status: int, code: str, retry_after: int | None = None) -> Callable[[Any], None]:
+    """A route handler answering as voxgate does when it refuses (OpenAI's error shape)."""
+    error = {"type": "rate_limit_error", "code": code, "message": "Slow down.", "param": None}
+    headers = {"Retry-After": str(retry_after)} if retry_after else {}
+    return lambda route: route.fulfill(
+        status=status, headers=headers, content_type="application/json", body=json.dumps({"error": error})
+    )
+
+
+def mints(console_page: ConsolePage) -> list[str]:
+    """The page's requests for a client secret so far."""
+    found: list[str] = console_page.page.evaluate(
+        "() => performance.getEntriesByType('resource').map(e => e.name)"
+        ".filter(n => n.endsWith('/api/realtime-token'))"
+    )
+    return found
+
+
+@looks
+def test_loading_the_page_mints_nothing_until_connect_is_wanted(
+    look: str, quiet_browser: Any, open_page: Callable[..., ConsolePage], artifacts: Path
+) -> None:
+    console_page = open_page(quiet_browser, **LOOKS[look]).open().sign_in()
+    page = console_page.page
+    page.locator("#connect-button").wait_for()
+    page.wait_for_timeout(1500)  # long enough for any prefetch to have gone out
+    assert mints(console_page) == []
+    assert page.locator("#token-info").inner_text() == ""
+    console_page.screenshot(artifacts, f"state-{look}-no-mint-on-load")
+    # Moving to Connect with the keyboard is intent enough: the secret is fetched then, before a click.
+    page.focus("#connect-button")
+    page.locator("#token-info").get_by_text("Token ready").wait_for()
+    assert len(mints(console_page)) == 1
+
+
+@looks
+def test_a_429_counts_down_and_gives_connect_back(
+    look: str, quiet_browser: Any, open_page: Callable[..., ConsolePage], artifacts: Path
+) -> None:
+    console_page = open_page(quiet_browser, **LOOKS[look]).open().sign_in()
+    page = console_page.page
+    page.route("**/api/realtime-token", refuse(429, "rate_limit_exceeded", retry_after=3))
+    page.click("#connect-button")
+    text = page.locator("#error .error-text")
+    text.get_by_text(re.compile(r"Too many requests\. Try again in [23] s\.")).wait_for()
+    assert page.locator("#connect-button").is_disabled()
+    console_page.screenshot(artifacts, f"state-{look}-429-countdown")
+    # The number goes down as the time passes, and nothing is left to wait for at the end.
+    text.get_by_text("Try again in 1 s.").wait_for(timeout=4000)
+    page.locator("#error").wait_for(state="hidden", timeout=3000)
+    assert page.locator("#connect-button").is_enabled()
+    page.unroute("**/api/realtime-token")
+    console_page.connect()
+    console_page.screenshot(artifacts, f"state-{look}-429-then-connected")
+    page.click("#stop-button")
+
+
+@looks
+def test_a_sign_in_lockout_says_it_is_about_signing_in(
+    look: str, quiet_browser: Any, open_page: Callable[..., ConsolePage], artifacts: Path
+) -> None:
+    console_page = open_page(quiet_browser, **LOOKS[look]).open()
+    page = console_page.page
+    page.route("**/api/auth/signin", refuse(429, "rate_limit_exceeded", retry_after=2))
+    page.fill("#key", "vg_" + "x" * 43)
+    page.click("#signin-form button[type=submit]")
+    page.locator("#error .error-text").get_by_text("Too many sign-in attempts.").wait_for()
+    assert "calls are not affected" in page.locator("#error .error-help").inner_text()
+    submit = page.locator("#signin-form button[type=submit]")
+    assert submit.is_disabled()
+    console_page.screenshot(artifacts, f"state-{look}-signin-lockout")
+    page.locator("#error").wait_for(state="hidden", timeout=4000)
+    assert submit.is_enabled()
+    page.unroute("**/api/auth/signin")
+    console_page.sign_in()
+
+
+@looks
+def test_voxgate_unreachable_is_named_retried_then_offered_a_button(
+    look: str, quiet_browser: Any, open_page: Callable[..., ConsolePage], console: Console, artifacts: Path
+) -> None:
+    console_page = open_page(quiet_browser, **LOOKS[look])
+    page = console_page.page
+    asked: list[str] = []
+    page.route("**/api/me", lambda route: (asked.append(route.request.url), route.abort("connectionrefused")))
+    page.goto(console.url + "/")  # not open(): the page is ready only once it has stopped asking
+    text = page.locator("#error .error-text")
+    text.get_by_text("Can't reach the voxgate server. Trying again…").wait_for()
+    assert "voice service" not in page.locator("#error").inner_text()
+    console_page.screenshot(artifacts, f"state-{look}-unreachable-retrying")
+    # A bounded time (about 7 s), then it stops asking and leaves a button.
+    button = page.locator("#error .error-action")
+    button.wait_for(timeout=12_000)
+    assert text.inner_text() == "Can't reach the voxgate server."
+    tries = len(asked)
+    assert tries == 4, asked
+    page.wait_for_timeout(2000)
+    assert len(asked) == tries  # stopped
+    console_page.screenshot(artifacts, f"state-{look}-unreachable-button")
+    page.unroute("**/api/me")
+    button.click()
+    page.locator("#error").wait_for(state="hidden")
+    page.locator("#signin-form").wait_for()
+    console_page.sign_in()
+
+
+@looks
+def test_an_empty_push_to_talk_press_sends_and_shows_nothing(
+    look: str, quiet_browser: Any, open_page: Callable[..., ConsolePage], artifacts: Path
+) -> None:
+    console_page = open_page(quiet_browser, **LOOKS[look]).open().sign_in()
+    page = console_page.page
+    console_page.connect()
+    # A first exchange, whose answer must not come again.
+    page.fill("#text-input", "first turn")
+    page.keyboard.press("Enter")
+    console_page.wait_event("response.done")
+    before = [e["type"] for e in console_page.events(direction="out")]
+    bubbles = page.locator("#transcript .msg").count()
+    # Held for a second in silence (this browser's microphone is quiet), then released.
+    button = page.locator("#ptt-button")
+    box = button.bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.locator("#ptt-button[aria-pressed=true]").wait_for()
+    page.wait_for_timeout(1000)
+    page.mouse.up()
+    page.locator("#transcript .note").get_by_text("Nothing was heard, so nothing was sent.").wait_for()
+    page.wait_for_timeout(1000)  # an answer, had one been asked for, would have started by now
+    after = [e["type"] for e in console_page.events(direction="out")][len(before) :]
+    assert "input_audio_buffer.commit" not in after and "response.create" not in after, after
+    assert page.locator("#transcript .msg").count() == bubbles
+    assert all(text.strip() for _, text in console_page.transcript())
+    console_page.screenshot(artifacts, f"state-{look}-empty-ptt")
+    page.click("#stop-button")
+
+
+@looks
+def test_a_disabled_account_is_told_on_its_next_request(
+    look: str, quiet_browser: Any, open_page: Callable[..., ConsolePage], console: Console, artifacts: Path
+) -> None:
+    name = f"soon-disabled-{look}"
+    key = console.new_user(name)
+
+    async def admin_key() -> str:
+        db = Database(console.settings.effective_database_url)
+        try:
+            accounts = AccountStore(db)
+            await accounts.create_user(f"admin-{look}", "admin")
+            return (await accounts.create_api_key(f"admin-{look}"))[1]
+        finally:
+            await db.aclose()
+
+    console_page = open_page(quiet_browser, **LOOKS[look]).open().sign_in(key)
+    page = console_page.page
+    response = httpx.post(
+        f"{console.url}/api/admin/users/{name}/disable",
+        headers={"Authorization": f"Bearer {in_thread(admin_key())}"},
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    page.click("#connect-button")
+    page.locator("#error .error-text").get_by_text("Your account has been disabled.").wait_for()
+    assert "administrator" in page.locator("#error .error-help").inner_text()
+    console_page.screenshot(artifacts, f"state-{look}-disabled")
