@@ -16,21 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.console.conftest import (
-    SENTENCE,
-    Console,
-    ConsolePage,
-    artifacts,
-    open_page,
-    playwright,
-    quiet_browser,
-    serve_console,
-    speech_browser,
-    wavs,
-)
-
-# Fixtures from the console's conftest.
-__all__ = ["artifacts", "open_page", "playwright", "quiet_browser", "speech_browser", "wavs"]
+from tests.console.conftest import SENTENCE, Console, ConsolePage, serve_console
 
 pytestmark = pytest.mark.browser
 
