@@ -142,11 +142,13 @@ class BudgetGuard:
         )
         if event_type not in costs:
             return
+        # Checked first: the check leaves this call's own reservation out, and every moment before a
+        # hang-up is one the call can spend in.
+        await self._check(call)
         cost = await self.admission.budgets.call_cost(call.id)
         await self.admission.slots.reserve(
             call.id, max(Decimal(0), self.admission.estimate(call.model) - cost)
         )
-        await self._check(call)
 
     async def detached(self, call: CallRecord) -> None:
         """The watch ended: free the slot if the call is over (a shutdown keeps it for the next replica)."""
@@ -197,8 +199,10 @@ class BudgetGuard:
         """End ``call`` for ``reason`` and tell its page why (once: the first to end a call says why)."""
         if not await self._ledger.end_call(call.id, reason):
             return
-        await self.notices.add(call.id, "ended", {"reason": reason, **(data or {})})
-        await self._hangup(call, reason)
+        # The page's notice and the upstream hang-up at once (the page waits a moment for the notice).
+        await asyncio.gather(
+            self.notices.add(call.id, "ended", {"reason": reason, **(data or {})}), self._hangup(call, reason)
+        )
         metrics.budget_hung_up(str((data or {}).get("limit", reason)))
         log.info("call %s: ended (%s)", call.id, reason)
 

@@ -2,6 +2,7 @@
 // turning clicks and keys into calls on the parts, and the parts' news into what the page shows.
 import { ApiError, clientMetrics, getCall, hangupCall, realtimeToken, relayCall } from "./api.js";
 import { CallEvents, FINAL_REASONS, endMessage, warningMessage } from "./callevents.js";
+import { stepsSummary } from "./connectsteps.js";
 import { RunningCost, money } from "./cost.js";
 import { ErrorBox } from "./errors.js";
 import { EventLog } from "./eventlog.js";
@@ -17,6 +18,7 @@ import { Account } from "./signin.js";
 import { Talk } from "./talk.js";
 import { TokenSource } from "./token.js";
 import { Transcript } from "./transcript.js";
+import { transcriptTools } from "./transcripttools.js";
 import { Views } from "./views.js";
 
 const $ = (id) => document.getElementById(id);
@@ -317,7 +319,7 @@ function render() {
   // GPT-Live's model owns turn-taking and its data channel takes only mute and unmute: no push-to-talk
   // (commit), no interrupt (cancel), no typed turn, no transcription setting.
   const gptLive = liveMode();
-  for (const id of ["ptt-button", "ptt-hint", "interrupt-button", "text-form", "language-select", "language-label"]) {
+  for (const id of ["ptt-button", "ptt-hint", "interrupt-button", "text-form", "language-select", "language-label", "ptt-mode", "ptt-mode-label"]) {
     if ($(id).hidden !== gptLive) $(id).hidden = gptLive;
   }
   $("profile-select").disabled = state !== "idle";
@@ -325,6 +327,10 @@ function render() {
   setAttr($("mute-button"), "aria-pressed", String(session.muted));
   setLabel($("mute-button"), session.muted ? "talk.unmute" : "talk.mute");
   setAttr($("ptt-button"), "aria-pressed", String(talk.holding));
+  setLabel($("ptt-button"), !pttToggle() ? "talk.ptt" : talk.holding ? "talk.pttSend" : "talk.pttStart");
+  setLabel($("ptt-hint"), pttToggle() ? "talk.pttHintToggle" : "talk.pttHint");
+  setAttr($("speaker-button"), "aria-pressed", String($("remote-audio").muted));
+  setLabel($("speaker-button"), $("remote-audio").muted ? "talk.speakerUnmute" : "talk.speakerMute");
   setAttr($("user-speaking"), "data-active", String(live && conversation.userSpeaking));
   setAttr($("assistant-speaking"), "data-active", String(live && conversation.assistantSpeaking));
   for (const step of $("steps").children) {
@@ -335,6 +341,7 @@ function render() {
     if (step.dataset.state !== stepState) step.dataset.state = stepState;
     setText(step.querySelector(".step-time"), stepState === "done" ? `${Math.round(ms)} ms` : "");
   }
+  setText($("steps-summary"), stepsSummary(steps, (name) => relayMode() && name === "token"));
   showCallInfo();
 }
 
@@ -475,6 +482,16 @@ $("mute-button").addEventListener("click", () => {
   render();
 });
 $("interrupt-button").addEventListener("click", () => talk.interrupt());
+// The speaker: the assistant is still heard by the meters and transcribed, only not played.
+$("speaker-button").addEventListener("click", () => {
+  $("remote-audio").muted = !$("remote-audio").muted;
+  render();
+});
+transcriptTools(transcript, {
+  copy: $("transcript-copy"),
+  download: $("transcript-download"),
+  status: $("transcript-tools-status"),
+});
 $("text-form").addEventListener("submit", (event) => {
   event.preventDefault();
   if (talk.sendText($("text-input").value)) $("text-input").value = "";
@@ -482,11 +499,15 @@ $("text-form").addEventListener("submit", (event) => {
 
 // Push-to-talk: the button (pointer or keyboard) or Space held anywhere outside a control.
 const ptt = $("ptt-button");
+// As a mode, push-to-talk is a toggle: a press starts the turn, the next press sends it.
+const pttToggle = () => $("ptt-mode").value === "toggle";
 const pttDown = () => {
+  if (pttToggle() && talk.holding) return pttUp(true);
   talk.pttDown();
   render();
 };
-const pttUp = async () => {
+const pttUp = async (toggled = false) => {
+  if (pttToggle() && toggled !== true) return; // a release ends nothing in toggle mode
   const released = talk.pttUp();
   render();
   await released;
@@ -551,6 +572,11 @@ $("mic-select").addEventListener("change", (event) => {
   session.switchMic(event.target.value).catch((error) => showError(error));
 });
 navigator.mediaDevices?.addEventListener?.("devicechange", () => fillMics());
+$("ptt-mode").value = stored("voxgate.pttMode", "hold") === "toggle" ? "toggle" : "hold";
+$("ptt-mode").addEventListener("change", (event) => {
+  store("voxgate.pttMode", event.target.value);
+  render();
+});
 
 // The event log drawer.
 function toggleLog(open = $("event-drawer").hidden) {
