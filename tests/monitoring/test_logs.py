@@ -104,3 +104,20 @@ def test_structured_lines_are_one_line_each_and_carry_no_secret() -> None:
     logfmt = [line for line in text.splitlines() if line.startswith("time=")]
     assert len(logfmt) == 2
     assert 'message="key [redacted]\\nsecond line"' in logfmt[0]
+
+
+def test_chatty_libraries_are_quiet_at_info_and_heard_at_debug() -> None:
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    try:
+        configure_logging("info", "json", io.StringIO())
+        assert logging.getLogger("aioice.ice").getEffectiveLevel() == logging.WARNING
+        assert logging.getLogger("httpx").getEffectiveLevel() == logging.WARNING
+        assert logging.getLogger("voxgate.relay").getEffectiveLevel() == logging.INFO
+        configure_logging("debug", "json", io.StringIO())
+        assert logging.getLogger("aioice.ice").getEffectiveLevel() == logging.DEBUG
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+        for name in ("aioice", "aiortc", "httpx", "httpx2", "websockets"):
+            logging.getLogger(name).setLevel(logging.NOTSET)

@@ -22,6 +22,7 @@ __all__ = ["JsonFormatter", "LogfmtFormatter", "configure_logging", "formatter_f
 
 LogFormat = Literal["text", "json", "logfmt"]
 TEXT_FORMAT = "%(levelname)s %(name)s [%(request_id)s]: %(message)s"
+CHATTY_LIBRARIES = ("aioice", "aiortc", "httpx", "httpx2", "websockets")
 
 
 def _fields(record: logging.LogRecord, formatter: logging.Formatter) -> dict[str, str]:
@@ -84,4 +85,8 @@ def configure_logging(level: str, fmt: LogFormat, stream: IO[str] | None = None)
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
+    # Libraries that log every ICE check and every HTTP request at INFO speak up only when it matters,
+    # unless DEBUG is asked for.
+    for name in CHATTY_LIBRARIES:
+        logging.getLogger(name).setLevel(logging.NOTSET if root.level <= logging.DEBUG else logging.WARNING)
     return handler
