@@ -33,8 +33,10 @@ def _excluded(scope: Scope) -> bool:
 
 
 def telemetry_options() -> dict[str, Any]:
-    """Keyword arguments for ``FastAPI(...)``: its own telemetry, where it has one, skips the hot paths."""
-    return {"telemetry": {"exclude": _excluded}} if NATIVE_TELEMETRY else {}
+    """Keyword arguments for ``FastAPI(...)``: its own telemetry, where it has one, skips the hot paths,
+    and sends no exception text as OpenTelemetry logs (those would bypass voxgate's secret scrubbing:
+    exceptions reach the operator through the scrubbed log lines instead)."""
+    return {"telemetry": {"exclude": _excluded, "logs": False}} if NATIVE_TELEMETRY else {}
 
 
 def install_tracing(app: FastAPI, endpoint: str | None) -> Callable[[], None] | None:
