@@ -162,17 +162,17 @@ class BudgetSettings(BaseModel):
     global_usd_per_day: Decimal | None = None
     # Minting and relaying need this many minutes at the model's rate left in every budget.
     admission_minutes: Decimal = Decimal(1)
-    # Share of a budget (or of the call's maximum length) at which the person is warned.
-    warn_at: Decimal = Decimal("0.9")
+    # Share of a budget (or of the call's maximum length) at which the person is warned (above 1: never).
+    warn_at: Decimal = Field(default=Decimal("0.9"), gt=0)
 
 
 class CallSettings(BaseModel):
     """How many calls may be live at once, and for how long."""
 
-    per_user: int = 2
+    per_user: int = Field(default=2, ge=1)
     # None: no cap over all users.
-    total: int | None = None
-    max_minutes: float = 30.0
+    total: int | None = Field(default=None, ge=1)
+    max_minutes: float = Field(default=30.0, gt=0)
 
 
 class MonitoringSettings(BaseModel):
