@@ -164,7 +164,8 @@ async def test_a_role_changed_by_the_cli_applies_on_the_next_request(
     async with two_replicas(gateway_factory, **shared) as replicas:
         _, key = await replicas[0].user_with_key("boss", role="admin")
         for replica in replicas:
-            assert (await replica.client.get("/api/me", headers=bearer(key))).json()["user"]["role"] == "admin"
+            me = await replica.client.get("/api/me", headers=bearer(key))
+            assert me.json()["user"]["role"] == "admin"
         env = {k: v for k, v in os.environ.items() if not k.startswith("VOXGATE_")}
         env["VOXGATE_DATABASE_URL"] = shared["database_url"]
         if "redis_url" in shared:
@@ -179,4 +180,5 @@ async def test_a_role_changed_by_the_cli_applies_on_the_next_request(
         )
         assert demoted.returncode == 0, demoted.stderr
         for replica in replicas:
-            assert (await replica.client.get("/api/me", headers=bearer(key))).json()["user"]["role"] == "user"
+            me = await replica.client.get("/api/me", headers=bearer(key))
+            assert me.json()["user"]["role"] == "user"
