@@ -48,7 +48,9 @@ def test_connect_shows_each_step_and_reports_it(
 
     call_id = console_page.connect()
     assert console_page.console.has_call(call_id)
-    # Every step shows as done, with its time.
+    # The summary line says the connect is done; opened, every step shows as done, with its time.
+    page.locator("#steps-summary").get_by_text("Connected in").wait_for()
+    page.click("#call-details summary")
     states = page.eval_on_selector_all("#steps li", "els => els.map(e => [e.dataset.step, e.dataset.state])")
     assert states == [[s, "done"] for s in ("token", "mic", "offer", "sdp", "channel", "session")]
     assert all(page.locator("#steps .step-time").all_inner_texts()), "each step shows its duration"
@@ -116,8 +118,11 @@ def test_a_slow_connect_shows_its_steps_as_they_happen(
     long shows "connecting" and which steps are done, under way and still to come."""
     console_page = open_page(quiet_browser, script=SLOW_ANSWER).open().sign_in()
     page = console_page.page
+    page.click("#call-details summary")  # the steps are folded under their summary line
     console_page.start_connect()
     page.wait_for_selector("#steps [data-step=sdp][data-state=active]", timeout=1000)
+    # Folded, the summary line alone says which step is under way.
+    page.locator("#steps-summary").get_by_text("Connecting: Call…").wait_for(timeout=1000)
     assert page.locator("#call-state").get_attribute("data-state") == "connecting"
     assert page.locator("#call-state").inner_text().lower().startswith("connecting")
     # The microphone is asked for 60 ms after the offer went out when the answer takes longer.

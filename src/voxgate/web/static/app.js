@@ -109,7 +109,7 @@ const showError = (error) => {
 };
 const tokens = new TokenSource(() => realtimeToken());
 const history = new History();
-const transcript = new Transcript($("transcript"));
+const transcript = new Transcript($("transcript"), { stamps: true });
 const meters = new Meters();
 const eventLog = new EventLog($("event-log"));
 const conversation = new Conversation({

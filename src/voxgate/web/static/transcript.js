@@ -1,13 +1,16 @@
 // The transcript: one entry per conversation item (keyed by item id) and short notes such as
 // "reconnecting…". The element is an ARIA live region (role="log"); an entry still being streamed is
-// aria-busy so screen readers read it once it is complete rather than word by word.
-import { t } from "./i18n.js";
+// aria-busy so screen readers read it once it is complete rather than word by word. Each entry carries
+// the time it began; asText() is the conversation as plain text (copy, download).
+import { language, t } from "./i18n.js";
 
 const LABELS = { user: "transcript.you", assistant: "transcript.assistant" };
 
 export class Transcript {
-  constructor(element) {
+  /** @param {{stamps?: boolean}} options stamps: show when each entry began (a live call's, not a past one's) */
+  constructor(element, { stamps = false } = {}) {
     this.element = element;
+    this.stamps = stamps;
     this.entries = new Map();
   }
 
@@ -31,9 +34,18 @@ export class Transcript {
     who.className = "who";
     who.dataset.i18n = LABELS[role] || "transcript.assistant";
     who.textContent = t(who.dataset.i18n);
+    entry.append(who);
+    if (this.stamps) {
+      const stamp = document.createElement("time");
+      stamp.className = "stamp";
+      const now = new Date();
+      stamp.dateTime = now.toISOString();
+      stamp.textContent = now.toLocaleTimeString(language(), { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+      entry.append(stamp);
+    }
     const text = document.createElement("p");
     text.className = "text";
-    entry.append(who, text);
+    entry.append(text);
     this.entries.set(id, entry);
     this.add(entry);
     return entry;
@@ -90,6 +102,22 @@ export class Transcript {
     note.textContent = t(key);
     this.add(note);
     return note;
+  }
+
+  /** The conversation as plain text: "[time] Who: text" per entry, notes in parentheses. */
+  asText() {
+    const lines = [];
+    for (const node of this.element.children) {
+      if (node.classList.contains("note")) lines.push(`(${node.textContent})`);
+      else if (node.classList.contains("msg")) {
+        const text = node.querySelector(".text").textContent.trim();
+        const badges = [...node.querySelectorAll(".badge")].map((b) => ` [${b.textContent}]`).join("");
+        const who = node.querySelector(".who").textContent;
+        const stamp = node.querySelector(".stamp");
+        if (text || badges) lines.push(`${stamp ? `[${stamp.textContent}] ` : ""}${who}: ${text}${badges}`);
+      }
+    }
+    return lines.join("\n") + (lines.length ? "\n" : "");
   }
 
   clear() {
