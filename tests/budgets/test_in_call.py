@@ -194,3 +194,24 @@ async def test_an_end_and_an_instruction_asked_through_the_database_are_carried_
             assert call is not None and call.end_reason == "admin_ended"
         finally:
             await rtc.close()
+
+
+async def test_revoking_the_key_a_relay_ticket_was_issued_under_ends_the_ticket_call(
+    budget_gateway: Any,
+) -> None:
+    async with budget_gateway() as gw:
+        user, key = await gw.user_with_key()
+        ticket = (await gw.mint(key)).json()["value"]
+        rtc = RtcClient()
+        try:
+            answered = await relay(gw, ticket, rtc)
+            assert answered.status_code == 201, answered.text
+            call_id = answered.headers["location"].rsplit("/", 1)[-1]
+            await rtc.connect(answered.text)
+            await eventually(lambda: asyncio.sleep(0, call_id in gw.services.budget.guard.watched))
+            (info,) = await gw.services.accounts.list_api_keys(user.name)
+            await gw.services.accounts.revoke_api_key(info.id)
+            call = await ended(gw, call_id, within=2.0)
+            assert call is not None and call.end_reason == "key_revoked"
+        finally:
+            await rtc.close()

@@ -70,6 +70,12 @@ class TicketStore:
         """``(user_id, session)`` for a live ticket, as often as it is presented until it expires;
         None for an unknown or expired ticket, one whose user has since been disabled, or one whose browser
         session has ended or whose key has been revoked."""
+        redeemed = await self.redeem_with_key(value)
+        return None if redeemed is None else redeemed[:2]
+
+    async def redeem_with_key(self, value: str) -> tuple[int, dict[str, Any], int | None] | None:
+        """As :meth:`redeem`, with the API key the ticket stands for (issued under it, or under a browser
+        session signed in with it): revoking that key ends the calls made with the ticket."""
         if not value.startswith(credentials.TICKET_PREFIX):
             return None
         now = _now()
@@ -83,6 +89,7 @@ class TicketStore:
                 web_sessions.c.id.label("web_session_id"),
                 web_sessions.c.ended_reason,
                 web_sessions.c.expires_at.label("web_session_expires_at"),
+                web_sessions.c.api_key_id.label("web_session_api_key_id"),
                 api_keys.c.revoked_at,
             )
             .join(users, users.c.id == relay_tickets.c.user_id)
@@ -100,7 +107,7 @@ class TicketStore:
             return None
         if row.api_key_id is not None and row.revoked_at is not None:
             return None
-        return row.user_id, dict(row.session)
+        return row.user_id, dict(row.session), row.api_key_id or row.web_session_api_key_id
 
     async def purge_expired(self) -> int:
         """Delete expired tickets; returns how many."""

@@ -81,7 +81,7 @@ async def _caller(request: Request) -> tuple[User, dict[str, Any] | None]:
         return principal.user, None
     await ensure_not_locked_out(request, token)
     # None also for a ticket whose browser session ended, whose key was revoked or whose user was disabled.
-    redeemed = await services.tickets.redeem(token)
+    redeemed = await services.tickets.redeem_with_key(token)
     user = await services.accounts.user_by_id(redeemed[0]) if redeemed else None
     if redeemed is None or user is None or user.disabled:
         await note_auth_failure(request, token)
@@ -89,6 +89,7 @@ async def _caller(request: Request) -> tuple[User, dict[str, Any] | None]:
             "Invalid or expired relay ticket (a ticket also ends with the sign-in or key it was issued to).",
             code="invalid_api_key",
         )
+    request.state.api_key_id = redeemed[2]
     return user, redeemed[1]
 
 
