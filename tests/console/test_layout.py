@@ -135,3 +135,65 @@ def test_push_to_talk_as_a_toggle_and_the_speaker_muted(
     page.click("#stop-button")
     console_page.open()
     assert page.locator("#ptt-mode").input_value() == "toggle"
+
+
+# Draws `text` in the page's own font and a character no font has (U+10FFFD, private use): the same
+# pixels mean the text came out as empty boxes.
+TOFU = """(text) => {
+  const font = getComputedStyle(document.body).font;
+  const draw = (s) => {
+    const canvas = document.createElement("canvas");
+    canvas.width = 64; canvas.height = 40;
+    const ctx = canvas.getContext("2d");
+    ctx.font = font; ctx.fillText(s, 4, 28);
+    return Array.from(ctx.getImageData(0, 0, 64, 40).data).join(",");
+  };
+  return [...text].map((c) => draw(c) === draw("\\u{10FFFD}"));
+}"""
+
+
+@pytest.mark.parametrize(("lang", "sample"), [("zh", "语音控制台"), ("ja", "音声コンソール")])
+def test_every_shipped_language_has_glyphs(
+    lang: str, sample: str, quiet_browser: Any, open_page: Callable[..., ConsolePage], artifacts: Path
+) -> None:
+    console_page = open_page(quiet_browser, locale=lang).open().sign_in()
+    page = console_page.page
+    assert page.evaluate("() => document.documentElement.lang") == lang
+    assert page.evaluate(TOFU, sample) == [False] * len(sample)
+    assert page.evaluate(TOFU, "\U0010fffd") == [True]  # the check can tell a box
+    console_page.screenshot(artifacts, f"layout-font-{lang}")
+
+
+def test_every_control_is_reached_with_the_keyboard_and_shows_its_focus(
+    quiet_browser: Any, open_page: Callable[..., ConsolePage]
+) -> None:
+    console_page = open_page(quiet_browser).open().sign_in()
+    page = console_page.page
+    console_page.connect()
+    page.fill("#text-input", "keys")
+    page.keyboard.press("Enter")
+    console_page.wait_event("response.done")
+    controls: set[str] = set(
+        page.eval_on_selector_all(
+            "#console button, #console select, #console input, #console summary, #console [tabindex='0']",
+            "els => els.filter(e => e.checkVisibility() && !e.disabled)"
+            ".map(e => e.id || e.closest('[id]').id + ' ' + e.tagName.toLowerCase())",
+        )
+    )
+    page.focus("#stop-button")
+    reached: dict[str, str] = {}
+    for _ in range(60):
+        page.keyboard.press("Tab")
+        focused = page.evaluate(
+            "() => { const e = document.activeElement;"
+            " return [e.id || e.closest('[id]').id + ' ' + e.tagName.toLowerCase(),"
+            " getComputedStyle(e).outlineStyle]; }"
+        )
+        reached[focused[0]] = focused[1]
+        if focused[0] == "log-toggle":
+            break
+    missing = controls - set(reached) - {"stop-button"}
+    assert not missing, (missing, reached)
+    unseen = {name for name in controls - {"stop-button"} if reached[name] in ("none", "")}
+    assert not unseen, unseen
+    page.click("#stop-button")
