@@ -207,7 +207,9 @@ class Supervisor:
     async def _watch(self, call: CallRecord) -> None:
         detail = await self.ledger.call_detail(call.id)
         observer = self._watcher(call).observer(call, detail)
-        attached_before = False
+        # A call with something on record was watched before (a lost sideband, a dead replica's call):
+        # even this replica's first attach to it counts as a re-attach.
+        attached_before = bool(detail and (detail.items or detail.responses))
         while True:
             try:
                 async with contextlib.AsyncExitStack() as stack:
