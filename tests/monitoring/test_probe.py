@@ -8,15 +8,18 @@ import asyncio
 import os
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import aioice.ice
+import httpx
 import pytest
 from prometheus_client import REGISTRY
 
+from tests.conftest import in_thread
 from voxgate.adapters.sql import Database
 from voxgate.adapters.sql.probes import ProbeStore
 from voxgate.client.probe import SpokenProbe
@@ -156,3 +159,39 @@ def test_voxgate_probe_fails_with_status_1_when_nothing_answers(tmp_path: Path) 
     assert done.returncode == 1, done.stdout + done.stderr
     assert "connect_failed" in done.stdout
     assert 'voxgate_probe_ok{target="127.0.0.1"} 0.0' in prom.read_text()
+
+
+def test_voxgate_serve_runs_the_probe_on_its_schedule(tmp_path: Path) -> None:
+    """The app as `voxgate serve` makes it on its embedded engine (no key: the probe is on by default),
+    with a short interval: runs land in the database and in /metrics."""
+    from tests.support.server import ServerThread, free_port
+    from voxgate.web.app import create_app
+
+    port = free_port()
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        data_dir=tmp_path / "data",
+        port=port,
+        engine={"tts": "espeak"},
+        monitoring={"probe_interval_s": 2.0},
+    )
+    with ServerThread(create_app(settings, probe=SpokenProbe(EspeakSynthesizer)), port=port) as server:
+        deadline = time.monotonic() + 90
+        text = ""
+        while time.monotonic() < deadline and 'voxgate_probe_runs_total{outcome="ok"}' not in text:
+            time.sleep(0.5)
+            text = httpx.get(f"{server.url}/metrics", timeout=5).text
+        assert 'voxgate_probe_runs_total{outcome="ok"}' in text, text[-2000:]
+
+    async def stored() -> Any:
+        db = Database(settings.effective_database_url)
+        try:
+            return await ProbeStore(db).between(*_today())
+        finally:
+            await db.aclose()
+
+    runs = in_thread(stored())
+    assert runs
+    assert runs[0].target == "local engine"
+    assert runs[0].wer is not None
+    assert runs[0].wer <= 0.15
