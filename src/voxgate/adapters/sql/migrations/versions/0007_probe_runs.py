@@ -1,13 +1,11 @@
 """The synthetic probe's results, for the dashboard's transcription accuracy chart.
 
 Revision ID: 0007
-Revises: the latest of 0006 / 0005 / 0004 in this checkout
+Revises: 0005
 Create Date: 2026-11-30
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import sqlalchemy as sa
 from alembic import op
@@ -15,10 +13,8 @@ from alembic import op
 from voxgate.adapters.sql.tables import UTCDateTime
 
 revision = "0007"
-# 0005 (budgets) and 0006 were claimed by work written at the same time as this one: revise whichever of
-# them this checkout has, so that the chain stays one line whichever landed first.
-_present = {p.name[:4] for p in Path(__file__).parent.glob("000[4-6]_*.py")}
-down_revision = max(_present)
+# 0006 was set aside for work written at the same time that turned out not to need a migration.
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
