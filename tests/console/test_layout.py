@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.console.conftest import ConsolePage
+from tests.console.conftest import ConsolePage, serve_console
 
 pytestmark = pytest.mark.browser
 
@@ -197,3 +197,30 @@ def test_every_control_is_reached_with_the_keyboard_and_shows_its_focus(
     unseen = {name for name in controls - {"stop-button"} if reached[name] in ("none", "")}
     assert not unseen, unseen
     page.click("#stop-button")
+
+
+def test_instructions_only_where_the_policy_allows_them(
+    quiet_browser: Any, open_page: Callable[..., ConsolePage], tmp_path: Path, artifacts: Path
+) -> None:
+    # This module's gateway keeps the default policy: callers choose a voice and a language, no more.
+    plain = open_page(quiet_browser).open().sign_in()
+    assert plain.page.locator("#instructions-input").is_hidden()
+    overrides = ["audio.output.voice", "audio.input.transcription.language", "instructions"]
+    with serve_console(tmp_path, console_mode="relay", policy={"client_overrides": overrides}) as allowing:
+        console_page = open_page(quiet_browser, target=allowing).open().sign_in(allowing.key)
+        page = console_page.page
+        box = page.locator("#instructions-input")
+        box.wait_for()
+        assert box.get_attribute("placeholder") == "The server's own instructions apply when this is empty."
+        box.fill("Answer like a pirate.")
+        box.dispatch_event("change")
+        console_page.connect()
+        # The relay created the call with them, and the session says so.
+        updated = console_page.wait_event("session.updated")
+        assert updated["session"]["instructions"] == "Answer like a pirate.", updated["session"]
+        console_page.screenshot(artifacts, "layout-instructions")
+        page.click("#stop-button")
+        page.locator("#call-state[data-state=idle]").wait_for()
+        # Remembered for the next visit.
+        console_page.open()
+        assert page.locator("#instructions-input").input_value() == "Answer like a pirate."

@@ -77,6 +77,11 @@ class ProfileOut(BaseModel):
     usd_per_minute: str | None = Field(
         default=None, description="What a minute of it costs when billed per second (GPT-Live), as a decimal."
     )
+    may_set_instructions: bool = Field(
+        default=False,
+        description="Whether the policy lets a caller give the session instructions of their own "
+        "(the server's own are never sent to the page).",
+    )
 
 
 def profiles(services: Services) -> list[dict[str, Any]]:
@@ -89,6 +94,7 @@ def profiles(services: Services) -> list[dict[str, Any]]:
             "label": f"Realtime {realtime.model}",
             "model": realtime.model,
             "voices": list(realtime.allowed_voices),
+            "may_set_instructions": "instructions" in realtime.client_overrides,
         }
     ]
     live = services.live_policy

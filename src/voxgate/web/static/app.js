@@ -123,7 +123,13 @@ const session = new Session({
   tokens,
   history,
   renewBeforeS: RENEW_BEFORE_S,
-  choices: () => ({ voice: $("voice-select").value, language: $("language-select").value, deviceId: savedMic() }),
+  choices: () => ({
+    voice: $("voice-select").value,
+    language: $("language-select").value,
+    deviceId: savedMic(),
+    // The caller's own instructions, only where the policy takes them (else the call would be refused).
+    instructions: profile().may_set_instructions ? $("instructions-input").value.trim() : "",
+  }),
   busy: () => conversation.responseActive || conversation.assistantSpeaking || conversation.userSpeaking || talk.holding,
   report: (body, options) => clientMetrics(body, options),
   hangup: (callId, options) => hangupCall(callId, options),
@@ -426,6 +432,9 @@ function fillChoices() {
     stored("voxgate.transcriptionLanguage", "auto"),
   );
   showLanguageHint();
+  const instruct = Boolean(profile().may_set_instructions);
+  $("instructions-input").hidden = $("instructions-label").hidden = !instruct;
+  if (instruct && !$("instructions-input").value) $("instructions-input").value = stored("voxgate.instructions");
 }
 
 // The local engine's Whisper model may know one language only: a console set to another one says so.
@@ -573,6 +582,7 @@ $("mic-select").addEventListener("change", (event) => {
 });
 navigator.mediaDevices?.addEventListener?.("devicechange", () => fillMics());
 $("ptt-mode").value = stored("voxgate.pttMode", "hold") === "toggle" ? "toggle" : "hold";
+$("instructions-input").addEventListener("change", (event) => store("voxgate.instructions", event.target.value.trim()));
 $("ptt-mode").addEventListener("change", (event) => {
   store("voxgate.pttMode", event.target.value);
   render();

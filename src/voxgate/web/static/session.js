@@ -26,8 +26,9 @@ export function backoffMs(attempt, random = Math.random) {
  * the transcription language or automatic). The transcription model is the session's own (as minted,
  * or as created by voxgate's relay).
  */
-export function sessionUpdate(minted, { voice, language }) {
+export function sessionUpdate(minted, { voice, language, instructions }) {
   const session = { type: "realtime" };
+  if (instructions) session.instructions = instructions;
   const audio = {};
   if (voice) audio.output = { voice };
   const transcription = minted?.audio?.input?.transcription;
@@ -43,13 +44,16 @@ export function sessionUpdate(minted, { voice, language }) {
 
 /**
  * Relay mode: the overrides posted with the offer (the same choices as the session.update, which the
- * policy lets a client make): the voice if one is chosen, the transcription language unless automatic.
+ * policy lets a client make): the voice if one is chosen, the transcription language unless automatic,
+ * the caller's own instructions when the policy allows them and some are given.
  */
-export function relayOverrides({ voice, language }) {
+export function relayOverrides({ voice, language, instructions }) {
   const audio = {};
   if (voice) audio.output = { voice };
   if (language && language !== "auto") audio.input = { transcription: { language } };
-  return Object.keys(audio).length ? { audio } : {};
+  const overrides = Object.keys(audio).length ? { audio } : {};
+  if (instructions) overrides.instructions = instructions;
+  return overrides;
 }
 
 /** An error that another attempt will not fix. */
