@@ -12,6 +12,7 @@ After audio the encoder still gets a few frames of silence, so the speech held i
 from __future__ import annotations
 
 import fractions
+import functools
 from typing import Any, Final
 
 from av import AudioFrame, CodecContext, Packet
@@ -39,22 +40,24 @@ def _encoder() -> AudioCodecContext:
     return codec
 
 
+@functools.cache
+def _silent_packet() -> bytes:
+    """20 ms of silence, encoded once per process (a call's answer need not wait for it)."""
+    # A fresh encoder's output settles after its first frames; any later one is the steady silence.
+    codec = _encoder()
+    packets = [
+        bytes(p) for pts in range(0, 6 * FRAME_SAMPLES, FRAME_SAMPLES) for p in _run(codec, _SILENCE, pts)
+    ]
+    return packets[-1]
+
+
 class OpusOut:
     """Encodes one call's 20 ms frames of 24 kHz mono PCM16 into Opus packets, one packet a frame."""
 
     def __init__(self) -> None:
         self._codec = _encoder()
         self._tail = 0  # silent frames the encoder still gets before the cached packet takes over
-        self._silence = self._silent_packet()
-
-    @staticmethod
-    def _silent_packet() -> bytes:
-        # A fresh encoder's output settles after its first frames; any later one is the steady silence.
-        codec = _encoder()
-        packets = [
-            bytes(p) for pts in range(0, 6 * FRAME_SAMPLES, FRAME_SAMPLES) for p in _run(codec, _SILENCE, pts)
-        ]
-        return packets[-1]
+        self._silence = _silent_packet()
 
     def encode(self, pcm: bytes | None, pts: int) -> Packet[Any]:
         """The packet for the frame at ``pts`` (24 kHz units): ``pcm`` is exactly one frame of audio, or
