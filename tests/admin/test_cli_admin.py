@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
-from tests.test_cli import cli_env, run
+from tests.test_cli import cli_env
 from voxgate.adapters.sql import AccountStore, Database, LedgerStore
 from voxgate.adapters.sql.notices import NoticeStore
 from voxgate.cli import main
@@ -17,6 +20,25 @@ from voxgate.core.accounts import MintRecord
 from voxgate.core.ledger import NewCall
 
 __all__ = ["cli_env"]
+
+T = TypeVar("T")
+
+
+def in_worker(work: Callable[[], T]) -> T:
+    """Run ``work`` in a thread of its own: the package's browser tests leave Playwright's event loop
+    running in this one, and the CLI starts its own with asyncio.run."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(work).result()
+
+
+def invoke(*args: str) -> Result:
+    return in_worker(lambda: CliRunner().invoke(main, list(args), catch_exceptions=False))
+
+
+def run(*args: str) -> str:
+    result = invoke(*args)
+    assert result.exit_code == 0, result.output
+    return result.output
 
 
 def on_db(folder: Path, work):  # type: ignore[no-untyped-def]
@@ -27,7 +49,7 @@ def on_db(folder: Path, work):  # type: ignore[no-untyped-def]
         finally:
             await db.aclose()
 
-    return asyncio.run(go())
+    return in_worker(lambda: asyncio.run(go()))
 
 
 def test_budgets_set_show_and_reset(cli_env: Path) -> None:
@@ -39,7 +61,7 @@ def test_budgets_set_show_and_reset(cli_env: Path) -> None:
     assert "usd_per_day=2.5" in shown
     assert re.search(r"user_usd_per_day: 0 of 2.5 used, 2.5 left, resets \d{4}-\d\d-\d\d 00:00 UTC", shown)
     assert "ana\tusd_per_day=2.5" in run("budgets", "show")
-    bad = CliRunner().invoke(main, ["budgets", "set", "ana", "--usd-per-day", "lots"])
+    bad = invoke("budgets", "set", "ana", "--usd-per-day", "lots")
     assert bad.exit_code != 0 and "not an amount" in bad.output
     run("budgets", "reset", "ana")
     assert "usd_per_day=none" in run("budgets", "show", "ana")
@@ -92,5 +114,5 @@ def test_live_calls_are_listed_ended_and_instructed_through_the_database(cli_env
         ("instruct", {"instructions": "Speak slowly.", "mode": "append"}),
         ("end", {}),
     ]
-    missing = CliRunner().invoke(main, ["calls", "end", "vgc_000000000000000000000000"])
+    missing = invoke("calls", "end", "vgc_000000000000000000000000")
     assert missing.exit_code != 0 and "No live call" in missing.output
