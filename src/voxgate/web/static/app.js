@@ -13,6 +13,7 @@ import { LANGUAGES, language, onLanguageChange, pickLanguage, setLanguage, t, tr
 import { LIVE, LiveTranscript, muteEvent, relayLive } from "./live.js";
 import { Meters } from "./meters.js";
 import { listMics, saveMic, savedMic } from "./mic.js";
+import { pushToTalk } from "./pttcontrols.js";
 import { Session } from "./session.js";
 import { Account } from "./signin.js";
 import { Talk } from "./talk.js";
@@ -506,50 +507,17 @@ $("text-form").addEventListener("submit", (event) => {
   if (talk.sendText($("text-input").value)) $("text-input").value = "";
 });
 
-// Push-to-talk: the button (pointer or keyboard) or Space held anywhere outside a control.
-const ptt = $("ptt-button");
-// As a mode, push-to-talk is a toggle: a press starts the turn, the next press sends it.
-const pttToggle = () => $("ptt-mode").value === "toggle";
-const pttDown = () => {
-  if (pttToggle() && talk.holding) return pttUp(true);
-  talk.pttDown();
-  render();
-};
-const pttUp = async (toggled = false) => {
-  if (pttToggle() && toggled !== true) return; // a release ends nothing in toggle mode
-  const released = talk.pttUp();
-  render();
-  await released;
-};
-ptt.addEventListener("pointerdown", (event) => {
-  ptt.setPointerCapture?.(event.pointerId);
-  pttDown();
-});
-for (const type of ["pointerup", "pointercancel", "lostpointercapture"]) ptt.addEventListener(type, pttUp);
-ptt.addEventListener("keydown", (event) => {
-  if (event.key !== " " && event.key !== "Enter") return;
-  event.preventDefault();
-  if (!event.repeat) pttDown();
-});
-ptt.addEventListener("keyup", (event) => {
-  if (event.key !== " " && event.key !== "Enter") return;
-  event.preventDefault();
-  pttUp();
-});
-ptt.addEventListener("click", (event) => event.preventDefault());
-const typing = (target) => target?.closest?.("input, textarea, select, button, summary, a, [contenteditable]");
+// Push-to-talk, held or as a toggle, from its button or Space (pttcontrols.js).
+const pttToggle = pushToTalk({
+  button: $("ptt-button"),
+  mode: $("ptt-mode"),
+  talk,
+  session,
+  onChange: () => render(),
+}).toggle;
 document.addEventListener("keydown", (event) => {
-  if (event.key === "Escape" && !$("event-drawer").hidden) {
-    toggleLog(false);
-  } else if (event.code === "Space" && !typing(event.target) && session.connected) {
-    event.preventDefault();
-    if (!event.repeat) pttDown();
-  }
+  if (event.key === "Escape" && !$("event-drawer").hidden) toggleLog(false);
 });
-document.addEventListener("keyup", (event) => {
-  if (event.code === "Space" && talk.holding && !typing(event.target)) pttUp();
-});
-window.addEventListener("blur", () => talk.holding && pttUp());
 
 // Settings: remembered; applied to the call in progress when it makes sense.
 $("ui-language").addEventListener("change", (event) => setLanguage(event.target.value));
