@@ -200,13 +200,13 @@ class Ledger(Protocol):
         """Insert a response by ``(call_id, response_id)``; a replay changes nothing."""
         ...
 
-    async def record_transcription(self, call_id: str, transcription: Transcription) -> None:
-        """Insert a transcription by ``(call_id, item_id)``; a replay changes nothing."""
-        ...
-
     async def record_usage(self, call_id: str, usage: CallResponse) -> None:
         """Insert or advance a cumulative usage (GPT-Live) by ``(call_id, response_id)``: more seconds or
         a final status (``completed``) replace it; a final one is never replaced."""
+        ...
+
+    async def record_transcription(self, call_id: str, transcription: Transcription) -> None:
+        """Insert a transcription by ``(call_id, item_id)``; a replay changes nothing."""
         ...
 
     async def end_call(self, call_id: str, reason: str, at: datetime | None = None) -> bool:

@@ -229,7 +229,6 @@ class LedgerStore:
         )
         await self._write(call_id, stmt)
 
-
     async def record_usage(self, call_id: str, usage: CallResponse) -> None:
         """Insert or advance a cumulative usage row by ``(call_id, response_id)`` (a GPT-Live session's).
 
@@ -257,6 +256,7 @@ class LedgerStore:
             where=and_(old.status != "completed", later),
         )
         await self._write(call_id, stmt)
+
     async def record_transcription(self, call_id: str, transcription: Transcription) -> None:
         """Insert a transcription by ``(call_id, item_id)``; a replay changes nothing."""
         table = call_transcriptions
