@@ -112,7 +112,13 @@ async def test_sign_in_with_key_sets_a_strict_httponly_cookie(
     user, key = await gateway.user_with_key("kim")
     response = await gateway.client.post("/api/auth/signin", json={"key": key}, headers=ORIGIN)
     assert response.status_code == 200
-    assert response.json() == {
+    body = response.json()
+    # The profiles a user may pick (Realtime and GPT-Live), as the policies set them.
+    assert [(p["id"], p["api"], p["model"]) for p in body.pop("profiles")] == [
+        ("realtime", "realtime", "gpt-realtime-2.1"),
+        ("live", "live", "gpt-live-1.1"),
+    ]
+    assert body == {
         "user": {"id": user.id, "name": "kim", "role": "user"},
         "auth": "cookie",
         # The gateway fixture runs ephemeral mode against the strict fake, not the local engine.

@@ -195,6 +195,17 @@ MATRIX: dict[tuple[str, str], list[Probe]] = {
         Probe("POST", a_live_call_instructions, admin_only(404), json={"instructions": "Be brief."})
     ],
     ("GET", "/api/admin/audit"): [Probe("GET", "/api/admin/audit?failed=true", admin_only(200))],
+    ("GET", "/api/admin/dashboard"): [Probe("GET", "/api/admin/dashboard", admin_only(200))],
+    # The dashboard's page itself is for admins: signed-in users get 403, the rest are sent to sign in.
+    ("GET", "/admin/dashboard"): [
+        Probe(
+            "GET",
+            "/admin/dashboard",
+            {**dict.fromkeys(DENIED, 303), "user_a": 403, "user_b": 403, "admin": 200},
+        )
+    ],
+    # /metrics answers callers on this machine (the test client is loopback) whoever they are: it names no user.
+    ("GET", "/metrics"): [Probe("GET", "/metrics", everyone(200))],
     # The admin console's page is public like the console's: its API refuses non-admins.
     **{("GET", path): [Probe("GET", path, everyone(200))] for path in ADMIN_PAGES},
     # The console's pages are public (the page asks the API, which decides).
