@@ -78,7 +78,10 @@ def test_a_429_counts_down_and_gives_connect_back(
     console_page.screenshot(artifacts, f"state-{look}-429-countdown")
     # The number goes down as the time passes, and nothing is left to wait for at the end.
     text.get_by_text("Try again in 1 s.").wait_for(timeout=4000)
+    # Announced once (role=alert), not again at every second.
+    assert page.locator("#error").get_attribute("aria-live") == "off"
     page.locator("#error").wait_for(state="hidden", timeout=3000)
+    assert page.locator("#error").get_attribute("aria-live") is None
     assert page.locator("#connect-button").is_enabled()
     page.unroute("**/api/realtime-token")
     console_page.connect()

@@ -102,20 +102,23 @@ export class ErrorBox {
       const until = Date.now() + message.countdown * 1000;
       const gate = this.gates[message.gate];
       if (gate) gate.disabled = true;
-      const tick = () => {
+      const tick = (first) => {
         const seconds = Math.ceil((until - Date.now()) / 1000);
         if (seconds <= 0) return this.clear();
         message.params = { ...message.params, seconds };
+        // Announced once: the seconds that follow update the text without being read out each time.
+        if (!first) this.box.setAttribute("aria-live", "off");
         this.render();
-        this.timer = setTimeout(tick, until - Date.now() - (seconds - 1) * 1000);
+        this.timer = setTimeout(() => tick(false), until - Date.now() - (seconds - 1) * 1000);
       };
       this.countdownGate = gate;
-      return tick();
+      return tick(true);
     }
     this.render();
   }
 
   stopCountdown() {
+    this.box.removeAttribute("aria-live");
     clearTimeout(this.timer);
     this.timer = null;
     if (this.countdownGate) this.countdownGate.disabled = false;
