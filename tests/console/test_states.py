@@ -198,3 +198,58 @@ def test_a_disabled_account_is_told_on_its_next_request(
     page.locator("#error .error-text").get_by_text("Your account has been disabled.").wait_for()
     assert "administrator" in page.locator("#error .error-help").inner_text()
     console_page.screenshot(artifacts, f"state-{look}-disabled")
+
+
+# Keeps the page's data channels at hand, so a test can play a server event into the console.
+CHANNELS = """
+(() => {
+  const create = RTCPeerConnection.prototype.createDataChannel;
+  window.__channels = [];
+  RTCPeerConnection.prototype.createDataChannel = function (...args) {
+    const channel = create.apply(this, args);
+    window.__channels.push(channel);
+    return channel;
+  };
+})();
+"""
+PLAY = """(events) => {
+  const channel = window.__channels.filter((c) => c.readyState === "open").at(-1);
+  for (const event of events) {
+    channel.dispatchEvent(new MessageEvent("message", { data: JSON.stringify(event) }));
+  }
+}"""
+
+
+@looks
+def test_an_empty_turn_leaves_no_empty_bubble(
+    look: str, quiet_browser: Any, open_page: Callable[..., ConsolePage], artifacts: Path
+) -> None:
+    console_page = open_page(quiet_browser, script=CHANNELS, **LOOKS[look]).open().sign_in()
+    page = console_page.page
+    console_page.connect()
+    # The server heard something (a cough) and its transcription found no words in it.
+    page.evaluate(
+        PLAY,
+        [
+            {"type": "input_audio_buffer.speech_started", "event_id": "e1", "item_id": "item_cough"},
+            {"type": "input_audio_buffer.speech_stopped", "event_id": "e2", "item_id": "item_cough"},
+        ],
+    )
+    bubble = page.locator("#transcript .msg[data-item-id=item_cough]")
+    bubble.wait_for()  # shown as pending while it might still have words
+    page.evaluate(
+        PLAY,
+        [
+            {
+                "type": "conversation.item.input_audio_transcription.completed",
+                "event_id": "e3",
+                "item_id": "item_cough",
+                "content_index": 0,
+                "transcript": "  ",
+            }
+        ],
+    )
+    bubble.wait_for(state="detached")
+    assert page.locator("#transcript .msg").count() == 0
+    console_page.screenshot(artifacts, f"state-{look}-empty-turn")
+    page.click("#stop-button")
