@@ -61,7 +61,7 @@ def call_id(quiet_browser: Any, console: Console, admin: str) -> Iterator[str]:
         found = caller.connect()
         caller.page.fill("#text-input", "an accessible call")
         caller.page.keyboard.press("Enter")
-        caller.page.locator("#transcript .msg-assistant").first.wait_for()
+        caller.wait_event("response.done")
         caller.page.click("#stop-button")
         caller.page.locator("#call-state[data-state=idle]").wait_for()
         yield found

@@ -171,33 +171,45 @@ def test_an_empty_push_to_talk_press_sends_and_shows_nothing(
 
 
 @looks
-def test_a_disabled_account_is_told_on_its_next_request(
-    look: str, quiet_browser: Any, open_page: Callable[..., ConsolePage], console: Console, artifacts: Path
+@pytest.mark.parametrize("how", ["disabled", "key_revoked"])
+def test_a_disabled_account_or_revoked_key_is_told_on_its_next_request(
+    look: str,
+    how: str,
+    quiet_browser: Any,
+    open_page: Callable[..., ConsolePage],
+    console: Console,
+    artifacts: Path,
 ) -> None:
-    name = f"soon-disabled-{look}"
+    name = f"soon-{how}-{look}".replace("_", "-")
     key = console.new_user(name)
 
     async def admin_key() -> str:
         db = Database(console.settings.effective_database_url)
         try:
             accounts = AccountStore(db)
-            await accounts.create_user(f"admin-{look}", "admin")
-            return (await accounts.create_api_key(f"admin-{look}"))[1]
+            await accounts.create_user(f"admin-{name}", "admin")
+            return (await accounts.create_api_key(f"admin-{name}"))[1]
         finally:
             await db.aclose()
 
     console_page = open_page(quiet_browser, **LOOKS[look]).open().sign_in(key)
     page = console_page.page
-    response = httpx.post(
-        f"{console.url}/api/admin/users/{name}/disable",
-        headers={"Authorization": f"Bearer {in_thread(admin_key())}"},
-        timeout=10,
+    admin = httpx.Client(
+        base_url=console.url, headers={"Authorization": f"Bearer {in_thread(admin_key())}"}, timeout=10
     )
-    assert response.status_code == 200, response.text
+    with admin:
+        if how == "disabled":
+            response = admin.post(f"/api/admin/users/{name}/disable")
+            said, help_words = "Your account has been disabled.", "administrator"
+        else:
+            (listed,) = admin.get("/api/admin/keys", params={"user": name}).json()["data"]
+            response = admin.post(f"/api/admin/keys/{listed['id']}/revoke")
+            said, help_words = "The API key you signed in with has been revoked.", "sign in"
+    assert response.is_success, response.text
     page.click("#connect-button")
-    page.locator("#error .error-text").get_by_text("Your account has been disabled.").wait_for()
-    assert "administrator" in page.locator("#error .error-help").inner_text()
-    console_page.screenshot(artifacts, f"state-{look}-disabled")
+    page.locator("#error .error-text").get_by_text(said).wait_for()
+    assert help_words in page.locator("#error .error-help").inner_text().lower()
+    console_page.screenshot(artifacts, f"state-{look}-{how}")
 
 
 # Keeps the page's data channels at hand, so a test can play a server event into the console.
