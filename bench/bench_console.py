@@ -188,7 +188,9 @@ class ConsoleBench:
         self.page.fill("#key", key)
         self.page.click("#signin-form button[type=submit]")
         # Ready once the page says how it will connect (relay: "Calls go through voxgate"; ephemeral: the
-        # token's model or "local engine"), whatever the words.
+        # token's model or "local engine"), whatever the words. An ephemeral console fetches its secret
+        # only once the pointer comes to Connect, as a person's does before the click.
+        self.page.hover("#connect-button")
         self.page.locator("#token-info").get_by_text(re.compile(r"\S")).wait_for()
 
     def _request(self, request: Any) -> None:
