@@ -101,11 +101,11 @@ def create_app(settings: Settings, *, freeze_heap: bool = False, probe: ProbeRun
     app.include_router(relay_router)
     app.include_router(live_router)
     app.include_router(calls_router)
-    app.include_router(pages_router)
     app.include_router(events_router)
     app.include_router(admin_router)
     app.include_router(admin_calls_router)
     app.include_router(admin_pages)
+    app.include_router(pages_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.mount("/docs-assets", StaticFiles(directory=str(DOCS_ASSETS_DIR)), name="docs-assets")
     if engine_mount is not None:

@@ -91,7 +91,7 @@ const callEvents = new CallEvents({
 
 /** Why voxgate ended `call`, if it did (then the console stops instead of reconnecting). */
 async function finalEnd(call) {
-  if (!call?.id || !relayMode()) return null;
+  if (!call?.id || !(relayMode() || liveMode())) return null;
   try {
     const info = await getCall(call.id);
     return FINAL_REASONS.has(info.end_reason) ? info.end_reason : null;
@@ -165,9 +165,9 @@ const session = new Session({
     onCall: (call) => {
       // The ledger's running cost of the call in use (relay mode: its id is voxgate's own).
       if (call && (relayMode() || liveMode())) runningCost.follow(call.id);
-      liveTranscript.reset();
       // What voxgate decides about the call (warnings, why it ended) comes from voxgate itself.
-      if (call && relayMode()) callEvents.follow(call.id);
+      if (call && (relayMode() || liveMode())) callEvents.follow(call.id);
+      liveTranscript.reset();
       scheduleRender();
     },
     onNote: (key, kind) => transcript.note(key, kind),
