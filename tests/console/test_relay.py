@@ -50,8 +50,20 @@ class Traffic:
             if response.status == 204 or 300 <= response.status < 400:
                 seen.append((response.url, response.status, b""))  # no body to read
                 continue
-            seen.append((response.url, response.status, response.body()))
+            seen.append((response.url, response.status, self._body(response)))
         return seen
+
+    @staticmethod
+    def _body(response: Any) -> bytes:
+        try:
+            return bytes(response.body())
+        except Exception:
+            # A call's event stream (server-sent events) is cut off by the page when the call ends, and then
+            # Chromium may not hand its body over. The call has ended by now, so asking again with the page's
+            # own cookie returns the whole stream (it ends with the call's end) for the same checks.
+            if response.headers.get("content-type", "").startswith("text/event-stream"):
+                return bytes(response.frame.page.request.get(response.url, timeout=10_000).body())
+            raise
 
 
 def settle(console_page: ConsolePage, quiet_ms: int = 1500) -> None:
