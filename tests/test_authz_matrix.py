@@ -204,7 +204,7 @@ MATRIX: dict[tuple[str, str], list[Probe]] = {
             {**dict.fromkeys(DENIED, 303), "user_a": 403, "user_b": 403, "admin": 200},
         )
     ],
-    # /metrics answers callers on this machine (the test client is loopback) whoever they are: it names no user.
+    # /metrics answers callers on this machine (the test client is loopback), whoever they are.
     ("GET", "/metrics"): [Probe("GET", "/metrics", everyone(200))],
     # The admin console's page is public like the console's: its API refuses non-admins.
     **{("GET", path): [Probe("GET", path, everyone(200))] for path in ADMIN_PAGES},

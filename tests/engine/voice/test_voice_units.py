@@ -11,6 +11,7 @@ import pytest
 from voxgate.engine.realtime.captions import Captions
 from voxgate.engine.realtime.input_buffer import InputAudioBuffer
 from voxgate.engine.realtime.output_buffer import OutputAudioBuffer, heard_transcript
+from voxgate.engine.realtime.transcription import split_deltas, transcription_usage
 from voxgate.engine.realtime.transcripts import TranscriptBook
 from voxgate.engine.rtc.playback import PlaybackTrack
 from voxgate.engine.voice.frames import (
@@ -24,7 +25,6 @@ from voxgate.engine.voice.frames import (
 )
 from voxgate.engine.voice.input_audio import InputResampler, decode_input
 from voxgate.engine.voice.pipeline import Pipeline
-from voxgate.engine.realtime.transcription import split_deltas, transcription_usage
 from voxgate.engine.voice.turn_detector import TurnDetector, TurnParams
 from voxgate.engine.voice.vad_stage import VadStage
 
