@@ -176,13 +176,6 @@ def test_voxgate_serve_runs_the_probe_on_its_schedule(tmp_path: Path) -> None:
         engine={"tts": "espeak"},
         monitoring={"probe_interval_s": 2.0},
     )
-    with ServerThread(create_app(settings, probe=SpokenProbe(EspeakSynthesizer)), port=port) as server:
-        deadline = time.monotonic() + 200
-        text = ""
-        while time.monotonic() < deadline and 'voxgate_probe_runs_total{outcome="ok"}' not in text:
-            time.sleep(0.5)
-            text = httpx.get(f"{server.url}/metrics", timeout=5).text
-        assert 'voxgate_probe_runs_total{outcome="ok"}' in text, text[-2000:]
 
     async def stored() -> Any:
         db = Database(settings.effective_database_url)
@@ -191,7 +184,18 @@ def test_voxgate_serve_runs_the_probe_on_its_schedule(tmp_path: Path) -> None:
         finally:
             await db.aclose()
 
-    runs = in_thread(stored())
+    with ServerThread(create_app(settings, probe=SpokenProbe(EspeakSynthesizer)), port=port) as server:
+        deadline = time.monotonic() + 200
+        text = ""
+        while time.monotonic() < deadline and 'voxgate_probe_runs_total{outcome="ok"}' not in text:
+            time.sleep(0.5)
+            text = httpx.get(f"{server.url}/metrics", timeout=5).text
+        assert 'voxgate_probe_runs_total{outcome="ok"}' in text, text[-2000:]
+        # The run is counted as it ends and stored just after: wait for its row while the server still runs.
+        runs = in_thread(stored())
+        while not runs and time.monotonic() < deadline:
+            time.sleep(0.5)
+            runs = in_thread(stored())
     assert runs
     assert runs[0].target == "local engine"
     assert runs[0].wer is not None
