@@ -1,13 +1,12 @@
-"""The upstream call's connection pool: idle keep-alive connections probed cheaply, and still correctly."""
+"""The upstream client: the SDK's aiohttp transport (the cheap one), its keep-alive pool reused, and a
+connection the server closed while idle never reused."""
 
 from __future__ import annotations
 
 import asyncio
 
-import httpx2
-
 from voxgate.adapters.upstream.bounds import bounded_http_client
-from voxgate.adapters.upstream.pool import _Backend, upstream_transport
+from voxgate.adapters.upstream.transport import UpstreamTransport
 
 RESPONSE = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}"
 
@@ -28,7 +27,7 @@ async def test_a_connection_the_server_closed_while_idle_is_not_reused() -> None
 
     server = await asyncio.start_server(serve, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    async with httpx2.AsyncClient(transport=upstream_transport()) as client:
+    async with bounded_http_client(5.0) as client:
         for _ in range(3):
             response = await client.post(f"http://127.0.0.1:{port}/v1/realtime/client_secrets", json={})
             assert response.status_code == 200
@@ -57,7 +56,7 @@ async def test_kept_alive_connections_are_reused() -> None:
     port = server.sockets[0].getsockname()[1]
     client = bounded_http_client(5.0)
     try:
-        assert isinstance(client._transport._pool._network_backend, _Backend)  # type: ignore[attr-defined]
+        assert isinstance(client._transport, UpstreamTransport)
         for _ in range(5):
             assert (await client.post(f"http://127.0.0.1:{port}/v1/x", json={})).status_code == 200
     finally:

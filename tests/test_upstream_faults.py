@@ -62,9 +62,9 @@ def faulty() -> Iterator[tuple[str, FaultState, FaultState]]:
         yield server.url, state, elsewhere
 
 
-def _pool(gw: Gateway) -> Any:
-    """The connection pool of the SDK's HTTP client inside the upstream adapter."""
-    return gw.services.upstream._client._client._transport._pool
+def _connector(gw: Gateway) -> Any:
+    """The connection pool (aiohttp's connector) of the SDK's HTTP client inside the upstream adapter."""
+    return gw.services.upstream._client._client._transport.client.connector
 
 
 async def _settled(baseline: set[asyncio.Task[Any]]) -> set[asyncio.Task[Any]]:
@@ -111,9 +111,9 @@ async def _check_fault(gw: Gateway, key: str, path: str, expected: tuple[int, st
         assert len(error["message"]) <= 700
         assert (await _audit_outcomes(gw))[audited:] == [(code, status)], f"{path}: not audited"
     assert not await _settled(baseline), f"{path}: a task outlived the request"
-    pool = _pool(gw)
-    assert all(c.is_idle() or c.is_closed() for c in pool.connections), f"{path}: a connection is busy"
-    assert not pool._requests, f"{path}: a request is still queued in the pool"
+    connector = _connector(gw)
+    assert not connector._acquired, f"{path}: a connection is still held"
+    assert not any(connector._waiters.values()), f"{path}: a request is still queued in the pool"
     return response
 
 

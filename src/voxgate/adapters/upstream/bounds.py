@@ -21,7 +21,7 @@ import httpx2
 import openai
 
 from voxgate.adapters.upstream import timing
-from voxgate.adapters.upstream.pool import upstream_transport
+from voxgate.adapters.upstream.transport import UpstreamTransport
 
 __all__ = [
     "MAX_ERROR_MESSAGE",
@@ -88,10 +88,11 @@ async def _bound_response(response: httpx2.Response) -> None:
 
 
 def bounded_http_client(timeout: float) -> httpx2.AsyncClient:
-    """The HTTP client to give ``AsyncOpenAI(http_client=…)``: the SDK's defaults, bounded as above."""
-    return openai.DefaultAsyncHttpxClient(
+    """The HTTP client to give ``AsyncOpenAI(http_client=…)``: the SDK's aiohttp client
+    (:mod:`.transport`), bounded as above."""
+    return openai.DefaultAioHttpClient(
         timeout=timeout,
-        transport=upstream_transport(),  # the SDK's pool limits, its idle connections probed cheaply
+        transport=UpstreamTransport(),
         follow_redirects=False,
         headers={"Accept-Encoding": "identity"},
         event_hooks={
