@@ -182,3 +182,55 @@ async def test_a_role_changed_by_the_cli_applies_on_the_next_request(
         for replica in replicas:
             me = await replica.client.get("/api/me", headers=bearer(key))
             assert me.json()["user"]["role"] == "user"
+
+
+def budget_queries(gateway: Gateway) -> list[str]:
+    """The SQL statements that read budget overrides in this replica, from now on."""
+    seen: list[str] = []
+
+    def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if "user_budgets" in statement:
+            seen.append(statement)
+
+    event.listen(gateway.services.db.engine.sync_engine, "before_cursor_execute", before)
+    return seen
+
+
+async def test_budget_overrides_come_from_memory_and_a_change_applies_on_the_next_mint_everywhere(
+    gateway_factory: Any, shared: dict[str, Any]
+) -> None:
+    """Admission reads a user's overrides on every mint: from memory, forgotten on every replica when
+    the CLI (a process of its own) or another replica changes them."""
+    async with two_replicas(gateway_factory, **shared) as replicas:
+        one, two = replicas
+        await one.user_with_key("spender")
+        _, key = await one.services.accounts.create_api_key("spender", "second")
+        for replica in replicas:
+            assert (await replica.mint(key)).status_code == 200
+        queries = budget_queries(one)
+        for _ in range(3):
+            assert (await one.mint(key)).status_code == 200
+        assert queries == []
+
+        env = {k: v for k, v in os.environ.items() if not k.startswith("VOXGATE_")}
+        env["VOXGATE_DATABASE_URL"] = shared["database_url"]
+        if "redis_url" in shared:
+            env.update(VOXGATE_REDIS_URL=shared["redis_url"], VOXGATE_REDIS_PREFIX=shared["redis_prefix"])
+        capped = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "voxgate", "budgets", "set", "spender", "--usd-per-day", "0"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert capped.returncode == 0, capped.stderr
+        for replica in replicas:
+            refused = await replica.mint(key)
+            assert (refused.status_code, refused.json()["error"]["code"]) == (429, "budget_exhausted")
+
+        user = await two.services.accounts.get_user("spender")
+        assert two.services.budget is not None
+        await two.services.budget.budgets.clear_overrides(user.id)
+        for replica in replicas:
+            assert (await replica.mint(key)).status_code == 200

@@ -66,6 +66,18 @@ def _amount(value: str | None) -> Decimal | None:
     return amount
 
 
+async def _forget_cached(db: Database) -> None:
+    """Move the revocation epoch: every running server forgets the credentials and budget overrides it
+    answers from memory (:mod:`voxgate.adapters.authcache`)."""
+    settings = Settings()
+    epoch = open_epoch(settings.redis_url, settings.redis_prefix, sqlite_path(db.url))
+    if epoch is not None:
+        try:
+            await epoch.bump()
+        finally:
+            await epoch.aclose()
+
+
 # ---- budgets -----------------------------------------------------------------------------------------
 
 
@@ -130,7 +142,9 @@ def budgets_set(
 
     async def work(db: Database) -> dict[str, Decimal | None]:
         found = await AccountStore(db).get_user(user)
-        return await BudgetStore(db).set_overrides(found.id, values)
+        stored = await BudgetStore(db).set_overrides(found.id, values)
+        await _forget_cached(db)  # the running servers answer overrides from memory
+        return stored
 
     stored = _run(work)
     click.echo(f"{user}: " + " ".join(f"{k}={stored.get(k, 'default')}" for k in BUDGET_FIELDS))
@@ -143,6 +157,7 @@ def budgets_reset(user: str) -> None:
 
     async def work(db: Database) -> None:
         await BudgetStore(db).clear_overrides((await AccountStore(db).get_user(user)).id)
+        await _forget_cached(db)
 
     _run(work)
     click.echo(f"{user}: default limits")
@@ -160,13 +175,7 @@ def users_role(name: str, role: str) -> None:
     async def change(db: Database) -> None:
         await AdminStore(db).set_role(name, "admin" if role == "admin" else "user")
         # The running servers answer credentials from memory: they must forget the old role at once.
-        settings = Settings()
-        epoch = open_epoch(settings.redis_url, settings.redis_prefix, sqlite_path(db.url))
-        if epoch is not None:
-            try:
-                await epoch.bump()
-            finally:
-                await epoch.aclose()
+        await _forget_cached(db)
 
     _run(change)
     click.echo(f"{name} is now {'an admin' if role == 'admin' else 'a user'}")

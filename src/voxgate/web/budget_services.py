@@ -5,6 +5,7 @@ from __future__ import annotations
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
+from voxgate.adapters.authcache import CredentialCache, RevocationEpoch
 from voxgate.adapters.call_slots import open_slots
 from voxgate.adapters.sql import Database, LedgerStore
 from voxgate.adapters.sql.budgets import BudgetStore
@@ -52,12 +53,14 @@ async def open_budget_services(
     ledger: LedgerStore,
     prices: PriceTable,
     supervisor: Supervisor,
+    epoch: RevocationEpoch | None = None,
 ) -> BudgetServices:
     """Open the slots, hook the guard into ``supervisor`` and start the sweep. Call it before the
     supervisor's own close is registered, so the supervisor detaches while the slots are still open."""
     slots = open_slots(settings.redis_url, settings.redis_prefix)
     stack.push_async_callback(slots.aclose)
-    budgets = BudgetStore(db)
+    # Overrides answered from memory under the revocation epoch (which the caller owns and closes).
+    budgets = BudgetStore(db, CredentialCache(epoch))
     notices = NoticeStore(db)
     admission = Admission(budgets=budgets, slots=slots, prices=prices, config=admission_config(settings))
     guard = BudgetGuard(

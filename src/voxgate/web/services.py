@@ -139,10 +139,9 @@ async def open_services(settings: Settings, stack: AsyncExitStack, engine_key: s
     await db.migrate()
     limiter = RateLimiter(settings.redis_url, key_prefix=settings.redis_prefix)
     stack.push_async_callback(limiter.aclose)
-    credential_cache: CredentialCache[CredentialCheck] = CredentialCache(
-        open_epoch(settings.redis_url, settings.redis_prefix, sqlite_path(db.url))
-    )
-    stack.push_async_callback(credential_cache.aclose)
+    epoch = open_epoch(settings.redis_url, settings.redis_prefix, sqlite_path(db.url))
+    credential_cache: CredentialCache[CredentialCheck] = CredentialCache(epoch)
+    stack.push_async_callback(credential_cache.aclose)  # closes the epoch the budget cache shares
     upstream = build_upstream(settings, engine_key)
     stack.push_async_callback(upstream.aclose)
     if isinstance(upstream, UnconfiguredUpstream):
@@ -172,7 +171,7 @@ async def open_services(settings: Settings, stack: AsyncExitStack, engine_key: s
         ),
     )
     budget = await open_budget_services(
-        settings, stack, db=db, ledger=ledger, prices=prices, supervisor=supervisor
+        settings, stack, db=db, ledger=ledger, prices=prices, supervisor=supervisor, epoch=epoch
     )
     # Closed before the upstream and the leases it uses (the stack unwinds in reverse).
     stack.push_async_callback(supervisor.aclose)

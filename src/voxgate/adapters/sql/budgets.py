@@ -3,6 +3,11 @@
 Spend is read from the ledger itself (responses and transcriptions, priced when recorded), so there is
 one source of truth: a replica that restarts or a Redis that is flushed loses nothing. Amounts are summed
 in SQL on PostgreSQL (NUMERIC) and in Python on SQLite (where Money is decimal text).
+
+Overrides are read on every mint and relay (admission), and change only when an administrator sets them:
+with a ``cache`` they are answered from memory under the revocation epoch (:mod:`voxgate.adapters.authcache`),
+which every change moves after its commit, so a change made anywhere (another replica, the CLI) applies
+from the next request on, as a revocation does.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, delete, func, select, union_all
 
+from voxgate.adapters.authcache import CredentialCache
 from voxgate.adapters.sql.database import Database
 from voxgate.adapters.sql.tables import (
     call_responses,
@@ -36,15 +42,23 @@ def _now() -> datetime:
 class BudgetStore:
     """Budget overrides and spend, over one :class:`Database` (which it does not own)."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, cache: CredentialCache[dict[str, Decimal | None]] | None = None) -> None:
         self._engine = db.engine
         self._pg = db.engine.dialect.name == "postgresql"
+        self._cache = cache
 
     # -- overrides ---------------------------------------------------------------------------------
 
     async def overrides(self, user_id: int) -> dict[str, Decimal | None]:
         """The limits stored for ``user_id`` (only the fields set for it; None lifts a limit)."""
-        return (await self.all_overrides([user_id])).get(user_id, {})
+        if self._cache is None:
+            return (await self.all_overrides([user_id])).get(user_id, {})
+        epoch = await self._cache.epoch()
+        if (hit := self._cache.get(str(user_id), epoch)) is not None:
+            return dict(hit)
+        stored = (await self.all_overrides([user_id])).get(user_id, {})
+        self._cache.put(str(user_id), stored, epoch)
+        return dict(stored)
 
     async def all_overrides(
         self, user_ids: Sequence[int] | None = None
@@ -74,12 +88,19 @@ class BudgetStore:
         )
         async with self._engine.begin() as conn:
             await conn.execute(stmt)
+        await self._changed()
         return merged
 
     async def clear_overrides(self, user_id: int) -> None:
         """Back to the defaults."""
         async with self._engine.begin() as conn:
             await conn.execute(delete(user_budgets).where(user_budgets.c.user_id == user_id))
+        await self._changed()
+
+    async def _changed(self) -> None:
+        """After a change committed: every replica's cached overrides are forgotten."""
+        if self._cache is not None:
+            await self._cache.revoked()
 
     # -- spend ---------------------------------------------------------------------------------------
 
