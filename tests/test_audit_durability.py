@@ -98,7 +98,7 @@ async def test_concurrent_rows_share_transactions_and_completions_wait_for_none(
         await db.migrate()
         accounts = AccountStore(db)
         commits: list[int] = []
-        event.listen(db.engine.sync_engine, "commit", lambda conn: commits.append(1))
+        event.listen(db.writer.engine, "commit", lambda conn: commits.append(1))
         ids = await asyncio.gather(
             *[accounts.record_mint(MintRecord(None, "127.0.0.1", "pending", 0, 60, "m")) for _ in range(50)]
         )

@@ -6,7 +6,8 @@ together share one transaction (group commit: while one batch commits, the next 
 the cost per request falls to a share of one ``INSERT … VALUES (…), (…)`` and SQLite's single writer is
 not fought over. Completions (``pending`` → the outcome) are not waited for: they ride with the next
 batch. A kill before that batch leaves the row ``pending``, which records an attempt whose outcome the
-kill took with it; no row is lost.
+kill took with it; no row is lost. Each batch is one transaction through the database's
+:class:`~voxgate.adapters.sql.writer.Writer` (on SQLite, one hop to its thread).
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ import asyncio
 import logging
 from typing import Any
 
-from sqlalchemy import bindparam, insert, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import Connection, bindparam, insert, update
 
 from voxgate.adapters.sql.tables import mint_audit
+from voxgate.adapters.sql.writer import Writer
 
 __all__ = ["AuditBatcher"]
 
@@ -28,8 +29,8 @@ log = logging.getLogger("voxgate.audit")
 class AuditBatcher:
     """Group-commits audit inserts (awaited) and completions (not awaited) on its own task."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
+    def __init__(self, writer: Writer) -> None:
+        self._writer = writer
         self._new: list[tuple[dict[str, Any], asyncio.Future[int]]] = []
         self._done: dict[int, tuple[str, int]] = {}
         self._done_waiting: list[asyncio.Future[None]] = []
@@ -81,27 +82,32 @@ class AuditBatcher:
     async def _write(
         self, new: list[tuple[dict[str, Any], asyncio.Future[int]]], done: dict[int, tuple[str, int]]
     ) -> list[int]:
-        ids: list[int] = []
-        async with self._engine.begin() as conn:
-            if new:
-                result = await conn.execute(
-                    insert(mint_audit).returning(mint_audit.c.id, sort_by_parameter_order=True),
-                    [values for values, _ in new],
-                )
-                ids = [int(row_id) for row_id in result.scalars().all()]
-            if done:
-                await conn.execute(
-                    update(mint_audit)
-                    .where(mint_audit.c.id == bindparam("row_id"))
-                    .values(outcome=bindparam("new_outcome"), status=bindparam("new_status")),
-                    [
-                        {"row_id": row_id, "new_outcome": outcome[:64], "new_status": status}
-                        for row_id, (outcome, status) in done.items()
-                    ],
-                )
-        return ids
+        rows = [values for values, _ in new]
+        changes = [
+            {"row_id": row_id, "new_outcome": outcome[:64], "new_status": status}
+            for row_id, (outcome, status) in done.items()
+        ]
+        return await self._writer.run(lambda conn: _write_batch(conn, rows, changes))
 
     async def flush(self) -> None:
         """Wait until everything queued is written (at shutdown)."""
         while self._task is not None and not self._task.done():
             await asyncio.shield(self._task)
+
+
+def _write_batch(conn: Connection, rows: list[dict[str, Any]], changes: list[dict[str, Any]]) -> list[int]:
+    """One batch's statements, in the writer's transaction: the new rows' ids, in order."""
+    ids: list[int] = []
+    if rows:
+        result = conn.execute(
+            insert(mint_audit).returning(mint_audit.c.id, sort_by_parameter_order=True), rows
+        )
+        ids = [int(row_id) for row_id in result.scalars().all()]
+    if changes:
+        conn.execute(
+            update(mint_audit)
+            .where(mint_audit.c.id == bindparam("row_id"))
+            .values(outcome=bindparam("new_outcome"), status=bindparam("new_status")),
+            changes,
+        )
+    return ids

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.util import await_
 
+from voxgate.adapters.sql.writer import Writer
 from voxgate.errors import VoxgateError
 
 __all__ = ["UNAVAILABLE_ERRORS", "Database", "DatabaseUnavailable", "MissingDatabase", "sqlite_path"]
@@ -146,6 +147,8 @@ class Database:
         self.connect_timeout = connect_timeout
         self.engine: AsyncEngine = create_async_engine(url, **self._engine_options(statement_timeout))
         self._configure(self.engine)
+        #: Short write transactions in one hop (:mod:`voxgate.adapters.sql.writer`).
+        self.writer = Writer(self.engine, on_connect=_sqlite_pragmas if self.is_sqlite else None)
 
     def _configure(self, engine: AsyncEngine) -> None:
         event.listen(engine.sync_engine, "do_connect", _connect)
@@ -230,4 +233,5 @@ class Database:
             await conn.execute(text("SELECT 1"))
 
     async def aclose(self) -> None:
+        await self.writer.aclose()
         await self.engine.dispose()

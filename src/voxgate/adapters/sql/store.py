@@ -97,7 +97,7 @@ class AccountStore:
         self.audit_sampler = AuditSampler()
         # Called once a revocation has committed: credential caches (every replica's) forget.
         self._on_revocation = on_revocation
-        self._audit = AuditBatcher(db.engine)
+        self._audit = AuditBatcher(db.writer)
 
     async def _revoked(self) -> None:
         if self._on_revocation is not None:
