@@ -94,11 +94,12 @@ STEPS = [
     ("read_offer", 0),
     ("policy.build", 0),
     ("limiter.hit", 0),
-    ("audit.begin", 0),
-    ("relay_offer", 0),
-    ("upstream.create_call", 1),
-    ("ledger.open_call", 1),
-    ("supervisor.watch", 1),
+    # The pending audit row is written while the call is made (both inside ``alongside``).
+    ("audit.alongside", 0),
+    ("audit.begin", 1),
+    ("relay_offer", 1),
+    ("upstream.create_call", 2),
+    ("ledger.open_call", 2),
     ("audit.finish", 0),
 ]
 
@@ -146,7 +147,6 @@ def instrument_gateway() -> None:
     from voxgate.adapters.ratelimit import RateLimiter
     from voxgate.adapters.sql import AccountStore, LedgerStore
     from voxgate.adapters.upstream import OpenAIUpstream
-    from voxgate.control.supervisor import Supervisor
     from voxgate.core.policy import SessionPolicy
     from voxgate.web.audit import AttemptAudit
     from voxgate.web.routes import relay
@@ -161,11 +161,11 @@ def instrument_gateway() -> None:
         (RateLimiter, "check", "limiter.check", True),
         (RateLimiter, "hit", "limiter.hit", True),
         (AccountStore, "check_api_key", "check_api_key", True),
+        (AttemptAudit, "alongside", "audit.alongside", True),
         (AttemptAudit, "begin", "audit.begin", True),
         (AttemptAudit, "finish", "audit.finish", True),
         (OpenAIUpstream, "create_call", "upstream.create_call", True),
         (LedgerStore, "open_call", "ledger.open_call", True),
-        (Supervisor, "watch", "supervisor.watch", False),
     ]
     for owner, attribute, name, is_async in patches:
         original = getattr(owner, attribute, None)
@@ -499,8 +499,8 @@ def breakdown(
             print(f"      {'  ' * depth + name:<38}{med(step(name)):>7.2f}")
             if name == "upstream.create_call":
                 sdk = [c - e for c, e in zip(create, engine_relayed, strict=True)]
-                print(f"      {'  ' * 2 + 'SDK + HTTP hop voxgate ↔ engine':<38}{med(sdk):>7.2f}")
-                print(f"      {'  ' * 2 + 'engine own':<38}{med(engine_relayed):>7.2f}")
+                print(f"      {'  ' * 3 + 'SDK + HTTP hop voxgate ↔ engine':<38}{med(sdk):>7.2f}")
+                print(f"      {'  ' * 3 + 'engine own':<38}{med(engine_relayed):>7.2f}")
     else:
         print(f"      engine's own (relayed offer)             {med(engine_relayed):>7.2f}")
     added_engine = [r - d for r, d in zip(engine_relayed, engine_direct, strict=True)]

@@ -250,3 +250,23 @@ async def test_every_attempt_is_audited(gateway: Gateway, fake_openai: FakeOpenA
     assert records[0].ttl == 300
     assert records[0].model == gateway.services.policy.model
     assert all(r.client_ip and r.created_at for r in records)
+
+
+async def test_a_secret_whose_audit_row_cannot_be_written_never_reaches_the_client(
+    gateway_factory: Any, fake_openai: FakeOpenAIState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The row is written while the upstream mints; the secret leaves only once the row is committed."""
+    from voxgate.adapters.sql.database import DatabaseUnavailable
+
+    async def unwritable(*_: Any) -> int:
+        raise DatabaseUnavailable("The database did not answer; try again shortly.", retry_after=5)
+
+    async with gateway_factory() as gw:
+        _, key = await gw.user_with_key()
+        minted_before = len(fake_openai.requests)
+        monkeypatch.setattr(gw.services.accounts, "record_mint", unwritable)
+        response = await gw.mint(key)
+    assert response.status_code == 503, response.text
+    assert response.json()["error"]["code"] == "database_unavailable"
+    assert "ek_" not in response.text
+    assert len(fake_openai.requests) > minted_before, "the upstream minted while the row was being written"

@@ -18,6 +18,7 @@ import pytest
 
 from tests.engine.conftest import API_KEY, EngineServer
 from tests.engine.realtime_kit import RtcClient
+from voxgate.adapters.sql.database import DatabaseUnavailable
 from voxgate.core.ledger import CallRecord
 from voxgate.engine.config import EngineConfig
 from voxgate.errors import UpstreamUnreachable
@@ -260,3 +261,42 @@ async def test_a_relay_ticket_works_like_an_ephemeral_key_but_only_at_the_relay(
         headers={"Authorization": "Bearer ek_vgt_forged", "Content-Type": "application/sdp"},
     )
     assert forged.status_code == 401
+
+
+async def test_an_answer_whose_audit_row_cannot_be_written_never_reaches_the_browser(
+    relay_gateway: tuple[Any, EngineServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The audit row is written while the upstream makes the call; if it cannot be, the browser gets a
+    503 and no answer, and the call the upstream made is hung up and recorded as ended."""
+    gw, engine = relay_gateway
+    user, key = await gw.user_with_key()
+    made: list[str] = []
+    create_call = gw.services.upstream.create_call
+
+    async def create_and_note(**kwargs: Any) -> Any:
+        created = await create_call(**kwargs)
+        made.append(created.call_id)
+        return created
+
+    async def unwritable(*_: Any) -> int:
+        raise DatabaseUnavailable("The database did not answer; try again shortly.", retry_after=5)
+
+    monkeypatch.setattr(gw.services.upstream, "create_call", create_and_note)
+    monkeypatch.setattr(gw.services.accounts, "record_mint", unwritable)
+    rtc = RtcClient()
+    try:
+        refused = await relay(gw, key, rtc)
+    finally:
+        await rtc.close()
+    assert refused.status_code == 503, refused.text
+    assert refused.json()["error"]["code"] == "database_unavailable"
+    assert "v=0" not in refused.text and "location" not in refused.headers
+    assert len(made) == 1, "the upstream made the call while the row was being written"
+    assert await eventually(lambda: _gone(engine, made[0]), 5.0), "the call was hung up upstream"
+    record = await gw.services.ledger.get_call_by_upstream(made[0])
+    assert record is not None and record.user_id == user.id
+    assert (record.live, record.end_reason) == (False, "not_recorded")
+
+
+async def _gone(engine: EngineServer, upstream_call_id: str) -> bool:
+    return upstream_call_id not in engine.engine._calls

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Select, and_, case, func, or_, select, update
+from sqlalchemy import Connection, Select, and_, case, func, or_, select, update
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
@@ -110,7 +110,14 @@ class LedgerStore:
 
     def __init__(self, db: Database) -> None:
         self._engine = db.engine
+        # Writes are short transactions: one hop each through the database's writer.
+        self._writer = db.writer
         self._dialect = db.engine.dialect.name
+        self._open_call = (
+            dialect_insert(calls, self._dialect)
+            .on_conflict_do_nothing(index_elements=[calls.c.upstream_call_id])
+            .returning(*calls.c)
+        )
 
     # -- calls ------------------------------------------------------------------------------------
 
@@ -128,18 +135,17 @@ class LedgerStore:
             "started_at": call.started_at or _now(),
             "api_key_id": call.api_key_id,
         }
-        stmt = (
-            dialect_insert(calls, self._dialect)
-            .values(**values)
-            .on_conflict_do_nothing(index_elements=[calls.c.upstream_call_id])
-            .returning(*calls.c)
-        )
+        stmt = self._open_call  # the values go as parameters: the statement is built once
+
+        def insert_or_read(conn: Connection) -> RowMapping:
+            row = conn.execute(stmt, values).mappings().first()
+            if row is None:  # already recorded (maybe a moment ago, by another replica)
+                query = select(calls).where(calls.c.upstream_call_id == call.upstream_call_id)
+                row = conn.execute(query).mappings().one()
+            return row
+
         try:
-            async with self._engine.begin() as conn:
-                row = (await conn.execute(stmt)).mappings().first()
-                if row is None:  # already recorded (maybe a moment ago, by another replica)
-                    query = select(calls).where(calls.c.upstream_call_id == call.upstream_call_id)
-                    row = (await conn.execute(query)).mappings().one()
+            row = await self._writer.run(insert_or_read)
         except IntegrityError:
             raise NotFound(f"No user with id {call.user_id}.", param="user_id") from None
         return _record(row)
@@ -164,8 +170,7 @@ class LedgerStore:
             .where(calls.c.id == call_id, calls.c.ended_at.is_(None))
             .values(ended_at=at or _now(), end_reason=reason[:64])
         )
-        async with self._engine.begin() as conn:
-            return (await conn.execute(stmt)).rowcount == 1
+        return await self._writer.run(lambda conn: conn.execute(stmt).rowcount == 1)
 
     async def live_calls(self) -> Sequence[CallRecord]:
         """Every call not yet ended, oldest first."""
@@ -277,8 +282,7 @@ class LedgerStore:
 
     async def _write(self, call_id: str, stmt: Any) -> None:
         try:
-            async with self._engine.begin() as conn:
-                await conn.execute(stmt)
+            await self._writer.run(lambda conn: conn.execute(stmt).close())
         except IntegrityError:  # the only constraint left after ON CONFLICT: the call must exist
             raise NotFound(f"No call {call_id!r}.", param="call_id") from None
 

@@ -114,9 +114,11 @@ async def realtime_token(
             secret = ClientSecret(value=value, expires_at=int(expires.timestamp()), session=session)
             calls_url = RELAY_PATH
         else:
-            await audit.begin()  # before the upstream call: a crash during it still leaves a row
-            secret = await services.upstream.create_client_secret(
-                session=session, ttl_seconds=ttl, safety_identifier=safety_identifier(user.id)
+            # The secret reaches the client only once its row is committed (written meanwhile).
+            secret = await audit.alongside(
+                services.upstream.create_client_secret(
+                    session=session, ttl_seconds=ttl, safety_identifier=safety_identifier(user.id)
+                )
             )
             calls_url = services.upstream.calls_url
     except VoxgateError as exc:
