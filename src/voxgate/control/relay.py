@@ -76,5 +76,5 @@ async def relay_offer(
             await upstream.hangup(created.call_id)
         raise
     if watch:
-        supervisor.watch(call)
+        supervisor.watch(call, new=True)
     return RelayedCall(call=call, answer_sdp=created.answer_sdp)

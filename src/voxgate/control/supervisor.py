@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import secrets
@@ -124,18 +125,18 @@ class Supervisor:
 
     # ---- what the web layer asks ---------------------------------------------------------------------
 
-    def watch(self, call: CallRecord) -> None:
-        """Supervise ``call`` from now on (if no other replica does)."""
+    def watch(self, call: CallRecord, *, new: bool = False) -> None:
+        """Supervise ``call`` from now on (if no other replica does). ``new``: the call was opened just
+        now, so nothing about it is on record yet (its watch need not read the ledger first)."""
         if call.id in self._watches or not call.live:
             return
-        task = asyncio.create_task(self._supervise(call), name=f"supervise-{call.id}")
+        task = asyncio.create_task(self._supervise(call, new), name=f"supervise-{call.id}")
         self._watches[call.id] = task
-        task.add_done_callback(self._forget_watch)
+        task.add_done_callback(functools.partial(self._forget_watch, call.id))
 
-    def _forget_watch(self, task: asyncio.Task[None]) -> None:
-        for call_id, watch in list(self._watches.items()):
-            if watch is task:
-                del self._watches[call_id]
+    def _forget_watch(self, call_id: str, task: asyncio.Task[None]) -> None:
+        if self._watches.get(call_id) is task:
+            del self._watches[call_id]
 
     async def adopt(self, user_id: int, upstream_call_id: str, client_ip: str | None) -> CallRecord | None:
         """Record and watch a call a console opened itself (ephemeral mode) and reported.
@@ -151,7 +152,7 @@ class Supervisor:
         )
         if call.user_id != user_id:
             return None
-        self.watch(call)
+        self.watch(call, new=True)
         return call
 
     async def hangup(self, call: CallRecord, reason: str) -> None:
@@ -168,7 +169,7 @@ class Supervisor:
 
     # ---- one call ------------------------------------------------------------------------------------
 
-    async def _supervise(self, call: CallRecord) -> None:
+    async def _supervise(self, call: CallRecord, new: bool = False) -> None:
         lease = f"call:{call.id}"
         if not await self._leases.acquire(lease, self.replica, self._config.lease_ttl_s):
             return  # another replica watches it
@@ -178,7 +179,7 @@ class Supervisor:
         metrics.call_started()
         ended = False  # False: detached (shutdown, lost lease), the call goes on elsewhere
         try:
-            await self._watch(call)
+            await self._watch(call, new)
             ended = True
         finally:
             metrics.call_ended(metrics.seconds_since(call.started_at) if ended else None)
@@ -204,8 +205,8 @@ class Supervisor:
                 watch.cancel()
                 return
 
-    async def _watch(self, call: CallRecord) -> None:
-        detail = await self.ledger.call_detail(call.id)
+    async def _watch(self, call: CallRecord, new: bool = False) -> None:
+        detail = None if new else await self.ledger.call_detail(call.id)
         observer = self._watcher(call).observer(call, detail)
         # A call with something on record was watched before (a lost sideband, a dead replica's call):
         # even this replica's first attach to it counts as a re-attach.

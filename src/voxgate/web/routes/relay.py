@@ -230,7 +230,7 @@ async def relay_call(request: Request) -> Response:
     # After the answer is sent: completing the audit row (the pending row already covers a crash) and
     # attaching the sideband (well within its 1 s bound).
     async def watch() -> None:  # async, so that Starlette runs it on the loop, not in a thread
-        services.supervisor.watch(relayed.call)
+        services.supervisor.watch(relayed.call, new=True)
 
     after = BackgroundTasks()
     after.add_task(watch)
