@@ -156,13 +156,16 @@ class Supervisor:
         return call
 
     async def hangup(self, call: CallRecord, reason: str) -> None:
-        """End ``call`` upstream and in the ledger (whichever replica watches it sees its sideband close)."""
-        await self.ledger.end_call(call.id, reason)
-        metrics.hung_up(reason)
-        if call.id in self._watches:
-            self._hung_up.add(call.id)
-        with contextlib.suppress(NotFound):
-            await self._watcher(call).end(call, self._sidebands.get(call.id))
+        """End ``call`` upstream and in the ledger (whichever replica watches it sees its sideband close).
+        The upstream end is tried even when the ledger cannot be written (its error is raised after)."""
+        try:
+            await self.ledger.end_call(call.id, reason)
+        finally:
+            metrics.hung_up(reason)
+            if call.id in self._watches:
+                self._hung_up.add(call.id)
+            with contextlib.suppress(NotFound):
+                await self._watcher(call).end(call, self._sidebands.get(call.id))
 
     def _watcher(self, call: CallRecord) -> CallWatcher:
         return self._watchers.get(call.api) or self._watchers["realtime"]

@@ -22,8 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from voxgate.adapters import metrics
 from voxgate.control.live_relay import relay_live_offer, start_watching
 from voxgate.core.credentials import safety_identifier
-from voxgate.core.ledger import new_call_id
 from voxgate.errors import InvalidRequest, NotFound, RateLimited, VoxgateError
+from voxgate.web.admitted_relay import relay_admitted
 from voxgate.web.audit import AttemptAudit
 from voxgate.web.auth import authenticate, client_ip, services_of
 from voxgate.web.services import Services
@@ -192,14 +192,12 @@ async def create_live_session(request: Request) -> JSONResponse:
                 f"Too many calls started; try again in {decision.retry_after} s.",
                 retry_after=decision.retry_after,
             )
-        await audit.begin()
-        call_id = new_call_id()
-        # The call's place under the caps and its budget reservation (a minute at the Live rate), taken
-        # before the upstream call, as for Realtime.
-        if services.budget is not None:
-            await services.budget.admission.admit_call(user.id, session["model"], call_id)
-        try:
-            relayed = await relay_live_offer(
+        relayed = await relay_admitted(
+            services,
+            audit,
+            user_id=user.id,
+            model=session["model"],
+            relay=lambda call_id: relay_live_offer(
                 upstream=upstream,
                 supervisor=services.supervisor,
                 prices=services.prices,
@@ -210,11 +208,8 @@ async def create_live_session(request: Request) -> JSONResponse:
                 watch=False,
                 call_id=call_id,
                 api_key_id=principal.api_key_id,
-            )
-        except BaseException:
-            if services.budget is not None:
-                await services.budget.admission.release(user.id, call_id)
-            raise
+            ),
+        )
     except VoxgateError as exc:
         await audit.finish(exc.code, exc.status_code)
         raise

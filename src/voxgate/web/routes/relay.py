@@ -9,7 +9,6 @@ key, a JWT) or with a relay ticket (``ek_vgt_…``) from ``/api/realtime-token``
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 from typing import Any
@@ -17,10 +16,9 @@ from typing import Any
 from fastapi import APIRouter, BackgroundTasks, Request, Response
 
 from voxgate.adapters import metrics
-from voxgate.control.relay import RelayedCall, relay_offer
+from voxgate.control.relay import relay_offer
 from voxgate.core import credentials
 from voxgate.core.accounts import User
-from voxgate.core.ledger import new_call_id
 from voxgate.errors import (
     AuthenticationFailed,
     InvalidRequest,
@@ -28,6 +26,7 @@ from voxgate.errors import (
     UnsupportedMediaType,
     VoxgateError,
 )
+from voxgate.web.admitted_relay import relay_admitted
 from voxgate.web.audit import AttemptAudit
 from voxgate.web.auth import authenticate, client_ip, ensure_not_locked_out, note_auth_failure, services_of
 
@@ -181,41 +180,23 @@ async def relay_call(request: Request) -> Response:
                 f"Too many calls started; try again in {decision.retry_after} s.",
                 retry_after=decision.retry_after,
             )
-        call_id = new_call_id()
-        budget = services.budget
-
-        async def admitted_relay() -> RelayedCall:
-            # The call's place under the caps and its budget reservation, taken before the upstream call.
-            if budget is not None:
-                await budget.admission.admit_call(user.id, session.get("model"), call_id)
-            try:
-                return await relay_offer(
-                    upstream=services.upstream,
-                    supervisor=services.supervisor,
-                    user_id=user.id,
-                    sdp=sdp,
-                    session=session,
-                    client_ip=record["client_ip"],
-                    watch=False,
-                    call_id=call_id,
-                    api_key_id=getattr(request.state, "api_key_id", None),
-                )
-            except BaseException:
-                if budget is not None:
-                    await budget.admission.release(user.id, call_id)
-                raise
-
-        async def unrecorded(relayed: RelayedCall) -> None:
-            # The attempt's row could not be written: the browser never gets this call's answer, and the
-            # call is hung up, its place freed and (if the database answers again) its end recorded.
-            with contextlib.suppress(Exception):
-                await services.upstream.hangup(relayed.call.upstream_call_id)
-            if budget is not None:
-                await budget.admission.release(user.id, call_id)
-            await services.supervisor.ledger.end_call(call_id, "not_recorded")
-
-        # The audit row is written while the call is made; the answer leaves only once it is committed.
-        relayed = await audit.alongside(admitted_relay(), undo=unrecorded)
+        relayed = await relay_admitted(
+            services,
+            audit,
+            user_id=user.id,
+            model=session.get("model"),
+            relay=lambda call_id: relay_offer(
+                upstream=services.upstream,
+                supervisor=services.supervisor,
+                user_id=user.id,
+                sdp=sdp,
+                session=session,
+                client_ip=record["client_ip"],
+                watch=False,
+                call_id=call_id,
+                api_key_id=getattr(request.state, "api_key_id", None),
+            ),
+        )
     except VoxgateError as exc:
         await audit.finish(exc.code, exc.status_code)
         raise
