@@ -151,11 +151,13 @@ async def _traffic(url: str, key: str) -> None:
             while (await client.receive())["type"] != "response.done":
                 pass
             await _until(lambda: value(scrape(url), "voxgate_tokens_total") > 0)
-        finally:
+            # Hung up while the client is still on it: closed first, the call may end upstream before
+            # the hangup arrives, which then has nothing to send upstream.
             call = client.location.rsplit("/", 1)[-1] if client.location else None
+            assert call is not None
+            assert (await http.post(f"/api/calls/{call}/hangup", headers=auth)).status_code == 204
+        finally:
             await client.aclose()
-        assert call is not None
-        assert (await http.post(f"/api/calls/{call}/hangup", headers=auth)).status_code == 204
 
 
 async def _until(check: object, within: float = 30.0) -> None:
