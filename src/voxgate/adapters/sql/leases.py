@@ -32,6 +32,7 @@ class SqlLeases:
     def __init__(self, db: Database) -> None:
         self._engine = db.engine
         self._dialect = db.engine.dialect.name
+        self._writer = db.writer  # each write is one short transaction: one hop (adapters/sql/writer.py)
 
     async def acquire(self, name: str, holder: str, ttl_s: float) -> bool:
         """Take the lease if it is free or expired, or renew it if ``holder`` has it already."""
@@ -45,8 +46,7 @@ class SqlLeases:
             set_={"holder": insert.excluded.holder, "expires_at": insert.excluded.expires_at},
             where=or_(table.holder == holder, table.expires_at <= now),
         ).returning(table.holder)
-        async with self._engine.begin() as conn:
-            return (await conn.execute(stmt)).first() is not None
+        return await self._writer.run(lambda conn: conn.execute(stmt).first() is not None)
 
     async def renew(self, name: str, holder: str, ttl_s: float) -> bool:
         """Extend ``holder``'s lease; False if it has expired or someone else holds it."""
@@ -57,14 +57,13 @@ class SqlLeases:
             .where(table.call_id == name, table.holder == holder, table.expires_at > now)
             .values(expires_at=now + timedelta(seconds=ttl_s))
         )
-        async with self._engine.begin() as conn:
-            return (await conn.execute(stmt)).rowcount == 1
+        return await self._writer.run(lambda conn: conn.execute(stmt).rowcount == 1)
 
     async def release(self, name: str, holder: str) -> None:
         """Give the lease up, if ``holder`` has it (anyone else's release changes nothing)."""
         table = call_leases.c
-        async with self._engine.begin() as conn:
-            await conn.execute(sql_delete(call_leases).where(table.call_id == name, table.holder == holder))
+        stmt = sql_delete(call_leases).where(table.call_id == name, table.holder == holder)
+        await self._writer.run(lambda conn: conn.execute(stmt).close())
 
     async def holder(self, name: str) -> str | None:
         """Who holds the lease now, or None."""
