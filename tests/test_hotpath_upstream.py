@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from voxgate.adapters.upstream.bounds import bounded_http_client
+from voxgate.adapters.upstream.openai import OpenAIUpstream, _proxy_for
 from voxgate.adapters.upstream.transport import UpstreamTransport
 
 RESPONSE = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}"
@@ -64,3 +67,16 @@ async def test_kept_alive_connections_are_reused() -> None:
         server.close()
         await server.wait_closed()
     assert connections == 1
+
+
+def test_the_sideband_proxy_is_read_from_the_environment_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What websockets would find on every connect, found once when the adapter is built."""
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    assert _proxy_for("https://api.openai.com/v1") is None
+    monkeypatch.setenv("https_proxy", "http://proxy.example:3128")
+    assert _proxy_for("https://api.openai.com/v1") == "http://proxy.example:3128"
+    upstream = OpenAIUpstream(base_url="https://api.openai.com/v1", api_key="sk-test")
+    assert upstream._sideband_proxy == "http://proxy.example:3128"
+    monkeypatch.setenv("no_proxy", "api.openai.com")
+    assert _proxy_for("https://api.openai.com/v1") is None
