@@ -215,6 +215,15 @@ class EngineSettings(BaseModel):
     trusted_keys: list[str] = Field(default_factory=list)
     # The most text one reply may have, whatever the client asks (about four minutes of speech).
     max_output_chars: int = 4000
+    live_usage_interval_s: float = Field(
+        default=15.0,
+        gt=0,
+        description=(
+            "GPT-Live sessions on the local engine: seconds of session time between two "
+            "`session.usage.updated` events (VOXGATE_ENGINE__LIVE_USAGE_INTERVAL_S). The gateway records "
+            "a Live call's usage, and so its cost against the budgets, from them."
+        ),
+    )
     # Who writes the replies: the deterministic built-in echo assistant, or an OpenAI-compatible Chat
     # Completions server (Ollama, vLLM, llama.cpp…) at ``chat_base_url``.
     responder: Literal["echo", "chat"] = "echo"

@@ -70,6 +70,7 @@ def engine_config(
         max_live_total=engine.max_live_total,
         trusted_keys=frozenset([*engine.trusted_keys, *(trusted_keys or [])]),
         max_output_chars=engine.max_output_chars,
+        live_usage_interval_s=engine.live_usage_interval_s,
     )
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.budgets.browser.test_console_budget import call_cost, set_budget, user_id, wait_for
-from tests.console.conftest import Console, ConsolePage, serve_console
+from tests.console.conftest import ENGINE_KEY, Console, ConsolePage, serve_console
 
 pytestmark = pytest.mark.browser
 
@@ -24,9 +24,14 @@ REFUSED = "Your daily budget is used up; it resets at 00:00 UTC."
 
 @pytest.fixture(scope="module")
 def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
-    """A gateway with a daily budget per user; GPT-Live is on by default."""
+    """A gateway with a daily budget per user; GPT-Live is on by default. The engine reports a Live
+    session's usage every second rather than every 15: the call's cost passes its budget one second after
+    the 15 s creation charge is used up, not at the next 15 s mark (the test waited ~14 s longer)."""
     with serve_console(
-        tmp_path_factory.mktemp("live-budget"), console_mode="relay", budgets={"user_usd_per_day": "1"}
+        tmp_path_factory.mktemp("live-budget"),
+        console_mode="relay",
+        budgets={"user_usd_per_day": "1"},
+        engine={"tts": "espeak", "api_keys": [ENGINE_KEY], "live_usage_interval_s": 1.0},
     ) as served:
         yield served
 
