@@ -66,3 +66,34 @@ async def test_two_limiters_share_one_redis_budget(redis_url: str) -> None:
         await first.aclose()
         await second.aclose()
     assert sum(d.allowed for d in decisions) == 10
+
+
+async def test_a_refusal_by_one_window_counts_in_none(limiter: RateLimiter) -> None:
+    """Every window is tested before any counts, in memory as in Redis's script."""
+    items = parse_limits("5/minute;3/hour")
+    decisions = [await limiter.hit(items, "calls", "u") for _ in range(6)]
+    assert [d.allowed for d in decisions] == [True, True, True, False, False, False]
+    refused = decisions[-1]
+    assert (refused.limit, refused.remaining) == (3, 0)
+    assert 3590 <= refused.retry_after <= 3600
+    assert (await limiter.check(items[:1], "calls", "u")).remaining == 2
+
+
+async def test_memory_windows_use_no_thread_and_forget_idle_users(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The memory windows live on the event loop (limits' own asyncio storage handed each key to a
+    thread on nearly every request) and drop a user's lists once they have left their windows."""
+
+    def no_threads(*_: object, **__: object) -> None:
+        raise AssertionError("the limiter started a thread")
+
+    monkeypatch.setattr(asyncio, "to_thread", no_threads)
+    limiter = RateLimiter(None)
+    items = parse_limits("2/second")
+    assert (await limiter.hit(items, "mint", "idle")).allowed
+    memory = limiter._memory
+    assert memory is not None and len(memory._lists) == 1
+    await asyncio.sleep(1.1)
+    memory._next_sweep = 0.0  # the next check sweeps (once a minute otherwise)
+    assert (await limiter.hit(items, "mint", "other")).allowed
+    assert len(memory._lists) == 1, "the idle user's list was dropped"
+    await limiter.aclose()
