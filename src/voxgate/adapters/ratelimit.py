@@ -180,7 +180,10 @@ class _MemoryWindows:
                 entries[0].append(now)
         result: list[float | int] = [refused]
         for key, (_, expiry) in zip(keys, windows, strict=True):
-            inside = [t for t in self._lists.get(key, (deque(), 0.0))[0] if t >= now - expiry]
+            entries = self._lists.get(key)
+            inside: deque[float] = entries[0] if entries else deque()
+            while inside and inside[0] < now - expiry:  # oldest first: what left the window goes
+                inside.popleft()
             result += [len(inside), inside[0] if inside else now]
         return result
 
