@@ -11,7 +11,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -81,7 +81,10 @@ class Replica:
 
 
 @pytest.fixture
-def replicas(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], Replica]]:
+async def replicas(tmp_path: Path) -> AsyncIterator[Callable[[dict[str, str]], Replica]]:
+    """Start replicas; all are stopped after the test. Stopped from threads, with the test's event loop
+    running: a replica detaching its sidebands on shutdown closes them with the engine that runs in that
+    loop, and with the loop blocked each close waited out its 10 s timeout."""
     started: list[Replica] = []
 
     def start(env: dict[str, str]) -> Replica:
@@ -90,8 +93,7 @@ def replicas(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], Replica]]:
         return replica
 
     yield start
-    for replica in started:
-        replica.stop()
+    await asyncio.gather(*(asyncio.to_thread(replica.stop) for replica in started))
 
 
 @asynccontextmanager
