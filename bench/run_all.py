@@ -32,7 +32,7 @@ BENCHES: dict[str, tuple[str, list[str], list[str], int]] = {
         ["--out", str(RESULTS / "http-shared.json"), "--shared"],
         600,
     ),
-    "relay": ("bench_relay.py", ["--rounds", "20", "--warmup", "3"], [], 300),
+    "relay": ("bench_relay.py", ["--rounds", "40", "--warmup", "3"], [], 300),
     "console": ("bench_console.py", ["--runs", "3"], [], 300),
     "engine": (
         "bench_engine.py",
