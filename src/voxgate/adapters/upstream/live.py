@@ -16,13 +16,13 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Protocol
 
 import openai
-from openai.resources.live.sideband import AsyncSidebandConnection
-from websockets.exceptions import ConnectionClosed, ConnectionClosedOK, InvalidHandshake, InvalidStatus
+from websockets.exceptions import InvalidHandshake, InvalidStatus
 
 from voxgate.adapters.upstream import answers
 from voxgate.adapters.upstream.base import CreatedCall, Sideband
 from voxgate.adapters.upstream.openai import MAX_SIDEBAND_EVENT_BYTES, OpenAIUpstream
 from voxgate.adapters.upstream.scrub import Scrubber
+from voxgate.adapters.upstream.sideband import ScrubbedSideband
 from voxgate.errors import (
     InvalidRequest,
     NotFound,
@@ -121,7 +121,7 @@ class OpenAILiveUpstream:
             raise up._failed(UpstreamUnreachable(f"Could not open a sideband at {up.base_url}.")) from None
         up.health.record_ok()
         try:
-            yield _LiveSideband(connection, up.scrubber)
+            yield ScrubbedSideband(connection, up.scrubber, skip=_REFLECTED_AUDIO)
         finally:
             await connection.close()
 
@@ -151,30 +151,3 @@ def _created(body: bytes, scrubber: Scrubber) -> CreatedCall:
     if not isinstance(sdp, str):
         raise answers.bad_response("no SDP answer")
     return CreatedCall(call_id=session_id, answer_sdp=answers.sdp_answer(sdp.encode(), scrubber))
-
-
-class _LiveSideband:
-    """One attached Live sideband: raw server events in (scrubbed), client events out."""
-
-    def __init__(self, connection: AsyncSidebandConnection, scrubber: Scrubber) -> None:
-        self._connection = connection
-        self._scrubber = scrubber
-
-    async def events(self) -> AsyncIterator[bytes]:
-        """Raw events until the upstream closes; a lost connection raises :class:`UpstreamUnreachable`."""
-        while True:
-            try:
-                raw = await self._connection.recv_bytes()
-            except ConnectionClosedOK:
-                return
-            except ConnectionClosed:
-                raise UpstreamUnreachable("The sideband connection was lost.") from None
-            if _REFLECTED_AUDIO.match(raw, 0, 64):
-                continue  # most of a sideband's bytes, and nothing voxgate records: not even scrubbed
-            yield self._scrubber.json_bytes(raw)
-
-    async def send(self, event: dict[str, Any]) -> None:
-        try:
-            await self._connection.send(event)  # type: ignore[arg-type]
-        except ConnectionClosed:
-            raise UpstreamUnreachable("The sideband connection was lost.") from None

@@ -25,10 +25,7 @@ import openai
 from openai import AsyncOpenAI
 from openai._models import SecurityOptions  # the types of the client's documented `post`
 from openai._types import RequestOptions
-from openai.resources.realtime.realtime import AsyncRealtimeConnection
 from websockets.exceptions import (
-    ConnectionClosed,
-    ConnectionClosedOK,
     InvalidHandshake,
     InvalidStatus,
     InvalidURI,
@@ -40,6 +37,7 @@ from voxgate.adapters.upstream.base import ClientSecret, CreatedCall
 from voxgate.adapters.upstream.bounds import BadUpstreamResponse, bounded_http_client
 from voxgate.adapters.upstream.health import UpstreamHealth
 from voxgate.adapters.upstream.scrub import Scrubber
+from voxgate.adapters.upstream.sideband import ScrubbedSideband
 from voxgate.errors import (
     InvalidRequest,
     NotFound,
@@ -60,8 +58,6 @@ _BEARER: SecurityOptions = {"bearer_auth": True}
 
 #: The largest sideband event accepted (``conversation.item.retrieved`` carries a turn's audio).
 MAX_SIDEBAND_EVENT_BYTES = 16 * 1024 * 1024
-# Events larger than this are scrubbed off the event loop.
-_SCRUB_INLINE_BYTES = 256 * 1024
 
 
 class OpenAIUpstream:
@@ -212,7 +208,7 @@ class OpenAIUpstream:
         return CreatedCall(call_id=call_id, answer_sdp=answer)
 
     @asynccontextmanager
-    async def sideband(self, call_id: str) -> AsyncIterator[_Sideband]:
+    async def sideband(self, call_id: str) -> AsyncIterator[ScrubbedSideband]:
         """Attach to a live call over the sideband WebSocket (``/realtime?call_id=``, reference §2.5).
 
         Its events are scrubbed of the server's key before the caller (the supervisor, the ledger) sees
@@ -250,7 +246,7 @@ class OpenAIUpstream:
             raise self._failed(error) from None
         self.health.record_ok()
         try:
-            yield _Sideband(connection, self.scrubber)
+            yield ScrubbedSideband(connection, self.scrubber)
         finally:
             await connection.close()
 
@@ -289,34 +285,6 @@ class OpenAIUpstream:
         if self._client is not None:
             await self._client.close()
             self._client = None
-
-
-class _Sideband:
-    """One attached sideband: raw server events in (scrubbed), client events out."""
-
-    def __init__(self, connection: AsyncRealtimeConnection, scrubber: Scrubber) -> None:
-        self._connection = connection
-        self._scrubber = scrubber
-
-    async def events(self) -> AsyncIterator[bytes]:
-        """Raw events until the upstream closes; a lost connection raises :class:`UpstreamUnreachable`."""
-        while True:
-            try:
-                raw = await self._connection.recv_bytes()
-            except ConnectionClosedOK:
-                return
-            except ConnectionClosed:
-                raise UpstreamUnreachable("The sideband connection was lost.") from None
-            if len(raw) > _SCRUB_INLINE_BYTES:
-                yield await asyncio.to_thread(self._scrubber.json_bytes, raw)
-            else:
-                yield self._scrubber.json_bytes(raw)
-
-    async def send(self, event: dict[str, Any]) -> None:
-        try:
-            await self._connection.send(event)  # type: ignore[arg-type]
-        except ConnectionClosed:
-            raise UpstreamUnreachable("The sideband connection was lost.") from None
 
 
 def _proxy_for(base_url: str) -> str | bool | None:
