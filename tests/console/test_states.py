@@ -38,6 +38,17 @@ def refuse(status: int, code: str, retry_after: int | None = None) -> Callable[[
     )
 
 
+def advance_until(page: Any, done: Callable[[], bool], within_s: int) -> None:
+    """Move the page's clock (installed with ``page.clock.install()``) on a second at a time until
+    ``done()``, at most ``within_s`` seconds of page time."""
+    for _ in range(within_s):
+        if done():
+            return
+        page.clock.run_for(1000)
+        page.wait_for_timeout(100)  # what the second set off (a render, a fetch) happens in real time
+    assert done(), f"not done within {within_s} s of page time"
+
+
 def mints(console_page: ConsolePage) -> list[str]:
     """The page's requests for a client secret so far."""
     found: list[str] = console_page.page.evaluate(
@@ -68,8 +79,10 @@ def test_loading_the_page_mints_nothing_until_connect_is_wanted(
 def test_a_429_counts_down_and_gives_connect_back(
     look: str, quiet_browser: Any, open_page: Callable[..., ConsolePage], artifacts: Path
 ) -> None:
-    console_page = open_page(quiet_browser, **LOOKS[look]).open().sign_in()
+    console_page = open_page(quiet_browser, **LOOKS[look])
     page = console_page.page
+    page.clock.install()  # the countdown's seconds pass on Playwright's clock, moved on by the test
+    console_page.open().sign_in()
     page.route("**/api/realtime-token", refuse(429, "rate_limit_exceeded", retry_after=3))
     page.click("#connect-button")
     text = page.locator("#error .error-text")
@@ -77,10 +90,11 @@ def test_a_429_counts_down_and_gives_connect_back(
     assert page.locator("#connect-button").is_disabled()
     console_page.screenshot(artifacts, f"state-{look}-429-countdown")
     # The number goes down as the time passes, and nothing is left to wait for at the end.
-    text.get_by_text("Try again in 1 s.").wait_for(timeout=4000)
+    one = text.get_by_text("Try again in 1 s.")
+    advance_until(page, one.is_visible, within_s=4)
     # Announced once (role=alert), not again at every second.
     assert page.locator("#error").get_attribute("aria-live") == "off"
-    page.locator("#error").wait_for(state="hidden", timeout=3000)
+    advance_until(page, page.locator("#error").is_hidden, within_s=3)
     assert page.locator("#error").get_attribute("aria-live") is None
     assert page.locator("#connect-button").is_enabled()
     page.unroute("**/api/realtime-token")
@@ -93,8 +107,10 @@ def test_a_429_counts_down_and_gives_connect_back(
 def test_a_sign_in_lockout_says_it_is_about_signing_in(
     look: str, quiet_browser: Any, open_page: Callable[..., ConsolePage], artifacts: Path
 ) -> None:
-    console_page = open_page(quiet_browser, **LOOKS[look]).open()
+    console_page = open_page(quiet_browser, **LOOKS[look])
     page = console_page.page
+    page.clock.install()  # the lockout's seconds pass on Playwright's clock, moved on by the test
+    console_page.open()
     page.route("**/api/auth/signin", refuse(429, "rate_limit_exceeded", retry_after=2))
     page.fill("#key", "vg_" + "x" * 43)
     page.click("#signin-form button[type=submit]")
@@ -103,7 +119,7 @@ def test_a_sign_in_lockout_says_it_is_about_signing_in(
     submit = page.locator("#signin-form button[type=submit]")
     assert submit.is_disabled()
     console_page.screenshot(artifacts, f"state-{look}-signin-lockout")
-    page.locator("#error").wait_for(state="hidden", timeout=4000)
+    advance_until(page, page.locator("#error").is_hidden, within_s=4)
     assert submit.is_enabled()
     page.unroute("**/api/auth/signin")
     console_page.sign_in()
@@ -127,12 +143,7 @@ def test_voxgate_unreachable_is_named_retried_then_offered_a_button(
     console_page.screenshot(artifacts, f"state-{look}-unreachable-retrying")
     # A bounded time (about 7 s of the page's clock), then it stops asking and leaves a button.
     button = page.locator("#error .error-action")
-    for _ in range(12):
-        if button.is_visible():
-            break
-        page.clock.run_for(1000)
-        page.wait_for_timeout(100)  # the try the second may have started (its fetch is real)
-    button.wait_for(timeout=2_000)
+    advance_until(page, button.is_visible, within_s=12)
     assert text.inner_text() == "Can't reach the voxgate server."
     tries = len(asked)
     assert tries == 4, asked
