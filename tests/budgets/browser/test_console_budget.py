@@ -17,8 +17,10 @@ import pytest
 
 from tests.conftest import in_thread
 from tests.console.conftest import Console, ConsolePage, serve_console
+from voxgate.adapters.authcache import CredentialCache, open_epoch
 from voxgate.adapters.sql import AccountStore, Database
 from voxgate.adapters.sql.budgets import BudgetStore
+from voxgate.adapters.sql.database import sqlite_path
 
 pytestmark = pytest.mark.browser
 
@@ -65,8 +67,17 @@ def call_cost(console: Console, call_id: str) -> Decimal:
 
 
 def set_budget(console: Console, uid: int, usd: Decimal) -> None:
+    """Set a user's daily budget as ``voxgate budgets set`` does from a process of its own: stored, then
+    the revocation epoch moved, so that the running server forgets the overrides it answers from memory."""
+
     async def work(db: Database) -> None:
-        await BudgetStore(db).set_overrides(uid, {"usd_per_day": usd})
+        settings = console.settings
+        epoch = open_epoch(settings.redis_url, settings.redis_prefix, sqlite_path(db.url))
+        cache: CredentialCache[dict[str, Decimal | None]] = CredentialCache(epoch)
+        try:
+            await BudgetStore(db, cache).set_overrides(uid, {"usd_per_day": usd})
+        finally:
+            await cache.aclose()
 
     on_db(console, work)
 
