@@ -99,7 +99,9 @@ async def test_speaking_over_the_reply_silences_it(sdk: AsyncOpenAI) -> None:
 
 
 async def test_muted_input_is_reflected_but_not_heard(sdk: AsyncOpenAI) -> None:
-    async with sdk.live.connect() as conn:
+    # This client reads only the sideband: unbounded, its primary's unread events never stop websockets
+    # from reading (bounded, its close waited out the 10 s close timeout behind them).
+    async with sdk.live.connect(websocket_connection_options={"max_queue": None}) as conn:
         ws, session_id = await _started(sdk, conn)
         async with sdk.live.sideband.connect(session_id=session_id) as sideband:
             sb = LiveReader(sideband.recv_bytes, "sideband")
