@@ -112,3 +112,25 @@ async def test_concurrent_rows_share_transactions_and_completions_wait_for_none(
         assert len(commits) <= 6  # all fifty completions in one more transaction
     finally:
         await db.aclose()
+
+
+async def test_a_success_s_outcome_rides_with_the_next_row(tmp_path: Path) -> None:
+    """One request at a time: the outcome of one attempt is written in the next attempt's transaction
+    (or after a short delay), not in a transaction of its own."""
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'audit.db'}")
+    try:
+        await db.migrate()
+        accounts = AccountStore(db)
+        commits: list[int] = []
+        event.listen(db.writer.engine, "commit", lambda conn: commits.append(1))
+        first = await accounts.record_mint(MintRecord(None, "127.0.0.1", "pending", 0, 60, "m"))
+        accounts.complete_mint_later(first, "ok", 200)
+        second = await accounts.record_mint(MintRecord(None, "127.0.0.1", "pending", 0, 60, "m"))
+        assert len(commits) == 2
+        accounts.complete_mint_later(second, "ok", 200)
+        await asyncio.sleep(0.2)  # no next row: the outcome is written on its own shortly after
+        assert len(commits) == 3
+        rows = await accounts.list_mints(10)
+        assert sorted((r.outcome, r.status) for r in rows) == [("ok", 200), ("ok", 200)]
+    finally:
+        await db.aclose()

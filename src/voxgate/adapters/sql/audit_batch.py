@@ -26,6 +26,10 @@ __all__ = ["AuditBatcher"]
 log = logging.getLogger("voxgate.audit")
 
 
+#: The longest a success's completion waits for a batch to ride with, in seconds.
+COMPLETION_DELAY_S = 0.05
+
+
 class AuditBatcher:
     """Group-commits audit inserts (awaited) and completions (not awaited) on its own task."""
 
@@ -35,6 +39,7 @@ class AuditBatcher:
         self._done: dict[int, tuple[str, int]] = {}
         self._done_waiting: list[asyncio.Future[None]] = []
         self._task: asyncio.Task[None] | None = None
+        self._later: asyncio.TimerHandle | None = None
 
     async def insert(self, values: dict[str, Any]) -> int:
         """Write one row (the columns of ``mint_audit``) and return its id once committed."""
@@ -43,16 +48,24 @@ class AuditBatcher:
         self._kick()
         return await future
 
-    def complete(self, row_id: int, outcome: str, status: int) -> asyncio.Future[None]:
+    def complete(self, row_id: int, outcome: str, status: int, *, soon: bool = True) -> asyncio.Future[None]:
         """Record a pending row's outcome with the next batch; the future (which nobody has to await)
-        resolves once it is committed."""
+        resolves once it is committed. ``soon=False``: the outcome may wait up to
+        :data:`COMPLETION_DELAY_S` for a batch to ride with (one request at a time, the next request's
+        row), rather than take a transaction of its own."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._done[row_id] = (outcome, status)
         self._done_waiting.append(future)
-        self._kick()
+        if soon:
+            self._kick()
+        elif self._later is None:
+            self._later = asyncio.get_running_loop().call_later(COMPLETION_DELAY_S, self._kick)
         return future
 
     def _kick(self) -> None:
+        if self._later is not None:  # the batch about to run takes the waiting completions along
+            self._later.cancel()
+            self._later = None
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._drain(), name="audit-batches")
 
@@ -91,6 +104,8 @@ class AuditBatcher:
 
     async def flush(self) -> None:
         """Wait until everything queued is written (at shutdown)."""
+        if self._done:
+            self._kick()
         while self._task is not None and not self._task.done():
             await asyncio.shield(self._task)
 

@@ -453,7 +453,7 @@ class AccountStore:
     def complete_mint_later(self, audit_id: int, outcome: str, status: int) -> None:
         """Record a pending attempt's outcome with the next audit batch, without waiting for it (a kill
         before then leaves the row pending, which is what it records)."""
-        self._audit.complete(audit_id, outcome, status)
+        self._audit.complete(audit_id, outcome, status, soon=False)
 
     async def flush_audit(self) -> None:
         """Write every queued audit completion (at shutdown)."""
