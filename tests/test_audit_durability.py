@@ -13,6 +13,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -92,45 +93,48 @@ def test_a_kill_during_a_burst_loses_no_audit_row(
     assert set(audited.values()) <= {"ok", "pending"}, audited
 
 
-async def test_concurrent_rows_share_transactions_and_completions_wait_for_none(tmp_path: Path) -> None:
+@pytest.fixture
+async def audit_store(tmp_path: Path) -> AsyncIterator[tuple[AccountStore, list[int]]]:
+    """An account store on a fresh SQLite file, and the list of its audit writer's commits."""
     db = Database(f"sqlite+aiosqlite:///{tmp_path / 'audit.db'}")
     try:
         await db.migrate()
-        accounts = AccountStore(db)
         commits: list[int] = []
         event.listen(db.writer.engine, "commit", lambda conn: commits.append(1))
-        ids = await asyncio.gather(
-            *[accounts.record_mint(MintRecord(None, "127.0.0.1", "pending", 0, 60, "m")) for _ in range(50)]
-        )
-        assert len(set(ids)) == 50
-        assert 1 <= len(commits) <= 5  # the first row's transaction, then the rest together
-        for row_id in ids:
-            accounts.complete_mint_later(row_id, "ok", 200)  # returns at once
-        await accounts.flush_audit()
-        rows = await accounts.list_mints(100)
-        assert [(r.outcome, r.status) for r in rows] == [("ok", 200)] * 50
-        assert len(commits) <= 6  # all fifty completions in one more transaction
+        yield AccountStore(db), commits
     finally:
         await db.aclose()
 
 
-async def test_a_success_s_outcome_rides_with_the_next_row(tmp_path: Path) -> None:
+async def test_concurrent_rows_share_transactions_and_completions_wait_for_none(
+    audit_store: tuple[AccountStore, list[int]],
+) -> None:
+    accounts, commits = audit_store
+    ids = await asyncio.gather(
+        *[accounts.record_mint(MintRecord(None, "127.0.0.1", "pending", 0, 60, "m")) for _ in range(50)]
+    )
+    assert len(set(ids)) == 50
+    assert 1 <= len(commits) <= 5  # the first row's transaction, then the rest together
+    for row_id in ids:
+        accounts.complete_mint_later(row_id, "ok", 200)  # returns at once
+    await accounts.flush_audit()
+    rows = await accounts.list_mints(100)
+    assert [(r.outcome, r.status) for r in rows] == [("ok", 200)] * 50
+    assert len(commits) <= 6  # all fifty completions in one more transaction
+
+
+async def test_a_success_s_outcome_rides_with_the_next_row(
+    audit_store: tuple[AccountStore, list[int]],
+) -> None:
     """One request at a time: the outcome of one attempt is written in the next attempt's transaction
     (or after a short delay), not in a transaction of its own."""
-    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'audit.db'}")
-    try:
-        await db.migrate()
-        accounts = AccountStore(db)
-        commits: list[int] = []
-        event.listen(db.writer.engine, "commit", lambda conn: commits.append(1))
-        first = await accounts.record_mint(MintRecord(None, "127.0.0.1", "pending", 0, 60, "m"))
-        accounts.complete_mint_later(first, "ok", 200)
-        second = await accounts.record_mint(MintRecord(None, "127.0.0.1", "pending", 0, 60, "m"))
-        assert len(commits) == 2
-        accounts.complete_mint_later(second, "ok", 200)
-        await asyncio.sleep(0.2)  # no next row: the outcome is written on its own shortly after
-        assert len(commits) == 3
-        rows = await accounts.list_mints(10)
-        assert sorted((r.outcome, r.status) for r in rows) == [("ok", 200), ("ok", 200)]
-    finally:
-        await db.aclose()
+    accounts, commits = audit_store
+    first = await accounts.record_mint(MintRecord(None, "127.0.0.1", "pending", 0, 60, "m"))
+    accounts.complete_mint_later(first, "ok", 200)
+    second = await accounts.record_mint(MintRecord(None, "127.0.0.1", "pending", 0, 60, "m"))
+    assert len(commits) == 2
+    accounts.complete_mint_later(second, "ok", 200)
+    await asyncio.sleep(0.2)  # no next row: the outcome is written on its own shortly after
+    assert len(commits) == 3
+    rows = await accounts.list_mints(10)
+    assert sorted((r.outcome, r.status) for r in rows) == [("ok", 200), ("ok", 200)]

@@ -64,6 +64,22 @@ async def cli_revoke(database_url: str, redis_url: str | None, prefix: str, key_
         await db.aclose()
 
 
+async def run_cli(shared: dict[str, Any], *args: str) -> subprocess.CompletedProcess[str]:
+    """``voxgate ARGS`` in a process of its own, on the replicas' database (and Redis)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOXGATE_")}
+    env["VOXGATE_DATABASE_URL"] = shared["database_url"]
+    if "redis_url" in shared:
+        env.update(VOXGATE_REDIS_URL=shared["redis_url"], VOXGATE_REDIS_PREFIX=shared["redis_prefix"])
+    return await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "voxgate", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 @pytest.fixture(
     params=["sqlite", pytest.param("postgres+redis", marks=[pytest.mark.postgres, pytest.mark.redis])]
 )
@@ -166,18 +182,7 @@ async def test_a_role_changed_by_the_cli_applies_on_the_next_request(
         for replica in replicas:
             me = await replica.client.get("/api/me", headers=bearer(key))
             assert me.json()["user"]["role"] == "admin"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("VOXGATE_")}
-        env["VOXGATE_DATABASE_URL"] = shared["database_url"]
-        if "redis_url" in shared:
-            env.update(VOXGATE_REDIS_URL=shared["redis_url"], VOXGATE_REDIS_PREFIX=shared["redis_prefix"])
-        demoted = await asyncio.to_thread(
-            subprocess.run,
-            [sys.executable, "-m", "voxgate", "users", "role", "boss", "user"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        demoted = await run_cli(shared, "users", "role", "boss", "user")
         assert demoted.returncode == 0, demoted.stderr
         for replica in replicas:
             me = await replica.client.get("/api/me", headers=bearer(key))
@@ -212,18 +217,7 @@ async def test_budget_overrides_come_from_memory_and_a_change_applies_on_the_nex
             assert (await one.mint(key)).status_code == 200
         assert queries == []
 
-        env = {k: v for k, v in os.environ.items() if not k.startswith("VOXGATE_")}
-        env["VOXGATE_DATABASE_URL"] = shared["database_url"]
-        if "redis_url" in shared:
-            env.update(VOXGATE_REDIS_URL=shared["redis_url"], VOXGATE_REDIS_PREFIX=shared["redis_prefix"])
-        capped = await asyncio.to_thread(
-            subprocess.run,
-            [sys.executable, "-m", "voxgate", "budgets", "set", "spender", "--usd-per-day", "0"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        capped = await run_cli(shared, "budgets", "set", "spender", "--usd-per-day", "0")
         assert capped.returncode == 0, capped.stderr
         for replica in replicas:
             refused = await replica.mint(key)
